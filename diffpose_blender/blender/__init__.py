@@ -1,0 +1,33 @@
+"""The Blender side (DESIGN §2): properties, panels, operators, preferences.
+
+Thin by design: operators gather inputs, call `core`, write results. This package may
+import `bpy` and `core`, never torch, scipy or cv2 (a test enforces it).
+
+Registration is one list: `CLASSES` registered in order, unregistered in reverse, and
+every property pointer added in `register()` removed in `unregister()`.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import operators, panels, preferences, props
+
+CLASSES: tuple[type, ...] = (
+    preferences.DiffPosePreferences,
+    props.DiffPoseSceneSettings,
+    *operators.CLASSES,
+    *panels.CLASSES,
+)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    props.attach()
+
+
+def unregister() -> None:
+    props.detach()
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

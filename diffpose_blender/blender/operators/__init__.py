@@ -1,0 +1,7 @@
+"""Operators: gather inputs from the UI, call core, write results."""
+
+from __future__ import annotations
+
+from .source import DIFFPOSE_OT_load_source
+
+CLASSES: tuple[type, ...] = (DIFFPOSE_OT_load_source,)
