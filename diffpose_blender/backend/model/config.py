@@ -1,0 +1,59 @@
+"""Model and training configuration: dataclasses saved beside the weights as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...core.skeleton import NUM_JOINTS
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the DiffPose lifter and its deterministic baseline (same encoder)."""
+
+    joints: int = NUM_JOINTS
+    window: int = 27                 # frames per encoder window (0.9 s at 30 fps)
+    d_model: int = 64                # token width of the context encoder
+    heads: int = 4
+    encoder_layers: int = 2          # each = one spatial + one temporal attention block
+    context_dim: int = 256           # per-frame context feature f_ST
+    denoiser_hidden: int = 384
+    denoiser_blocks: int = 2
+    diffusion_steps: int = 50        # K in training
+    sample_steps: int = 5            # respaced steps at inference
+    eta: float = 1.0                 # 0 = deterministic DDIM, 1 = DDPM-like sampling noise
+    mixture_components: int = 2      # per-joint x, y mixture (H_K)
+    hypotheses: int = 5              # default N
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class TrainConfig:
+    """What `train` does; saved beside the weights so a run can be repeated."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sources: tuple[str, ...] = ("cmu_bvh_cgspeed", "cmu_bvh_aclstm", "cmu_bvh_cgspeed_daz",
+                                "cmu_bvh_cgspeed_max", "cmu_expmap", "hdm05")
+    minutes: float = 100.0           # wall-clock budget for the whole run (both models)
+    max_iterations: int = 1_000_000
+    batch_windows: int = 48
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 2
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -1,0 +1,135 @@
+"""DiffPose and its deterministic baseline, as torch modules over pose-space windows.
+
+Both take a window of 2D poses in pose space (see `posespace`) and return 3D poses in
+pose space; converting pixels to pose space and back to camera metres is `backend.lift`'s
+job. Training losses live here beside the forward passes they train.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import initial
+from .config import ModelConfig
+from .denoiser import Denoiser
+from .encoder import ContextEncoder
+from .schedule import GMMDiffusionSchedule
+
+
+def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint position error (same units as the inputs). (..., J, 3) -> ()."""
+    return torch.linalg.norm(pred - target, dim=-1).mean()
+
+
+def depth_nll(mean: torch.Tensor, logstd: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gaussian negative log-likelihood of the true relative depth (root excluded), so the
+    predicted depth spread learns how unsure the depth is."""
+    z = (target - mean) * torch.exp(-logstd)
+    return (0.5 * z ** 2 + logstd)[..., 1:].mean()
+
+
+class DiffPoseModel(nn.Module):
+    kind = "diffpose"
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ContextEncoder(cfg)
+        self.denoiser = Denoiser(cfg)
+        self.schedule = GMMDiffusionSchedule(cfg.diffusion_steps)
+
+    def _initial(self, xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
+                 depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if gmm is not None:
+            return initial.from_heatmap_mixture(*gmm, depth_mean, depth_logstd)
+        return initial.from_keypoints(xy, scores, depth_mean, depth_logstd,
+                                      self.cfg.mixture_components)
+
+    def loss(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
+             target: torch.Tensor, generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss for a batch of windows.
+
+        xy (B, T, J, 2) noisy 2D in pose space (0 where missing); scores (B, T, J);
+        log_scale (B,); target (B, T, J, 3) clean pose space.
+        """
+        context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
+        weights, means, chol = self._initial(xy, scores, d_mean.detach(),
+                                             d_logstd.detach(), None)
+        mu, L = initial.pick_components(weights, means, chol, generator)
+        k = torch.randint(1, self.cfg.diffusion_steps + 1, target.shape[:2],
+                          generator=generator)
+        eps = torch.randn(target.shape, generator=generator)
+        h = self.schedule.q_sample(target, mu, L, eps, k)
+        x0 = self.denoiser(h, context, k)
+        pose_loss = mpjpe(x0, target)
+        nll = depth_nll(d_mean, d_logstd, target[..., 2])
+        total = pose_loss + 0.1 * nll
+        return total, {"pose": pose_loss.item(), "depth_nll": nll.item()}
+
+    @torch.no_grad()
+    def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
+               hypotheses: int, steps: int, generator: torch.Generator | None = None,
+               gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None
+               ) -> torch.Tensor:
+        """N hypotheses per frame. Returns (B, T, N, J, 3) pose space."""
+        context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
+        weights, means, chol = self._initial(xy, scores, d_mean, d_logstd, gmm)
+        n = hypotheses
+
+        def rep(x: torch.Tensor) -> torch.Tensor:      # (B, T, ...) -> (B, T, N, ...)
+            return x.unsqueeze(2).expand(x.shape[0], x.shape[1], n, *x.shape[2:])
+
+        mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), generator)
+        L_inv = torch.linalg.inv(L)
+        ctx = rep(context)
+        h = mu + (L @ torch.randn(mu.shape, generator=generator)[..., None])[..., 0]
+        ks = self.schedule.timesteps(steps)
+        x0 = h
+        for k, k_prev in zip(ks[:-1], ks[1:]):
+            kk = torch.full(h.shape[:3], k, dtype=torch.long)
+            x0 = self.denoiser(h, ctx, kk)
+            x0[..., 0, :] = 0.0
+            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L,
+                                       self.cfg.eta if eta is None else eta, generator)
+        return x0
+
+
+class BaselineModel(nn.Module):
+    """The deterministic lifter: the same encoder and a regression head on its context."""
+
+    kind = "baseline"
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ContextEncoder(cfg)
+        hidden = cfg.denoiser_hidden
+        self.head = nn.Sequential(nn.Linear(cfg.context_dim + cfg.joints * 2, hidden),
+                                  nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, cfg.joints * 3))
+
+    def forward(self, xy: torch.Tensor, scores: torch.Tensor,
+                log_scale: torch.Tensor) -> torch.Tensor:
+        context, _, _ = self.encoder(xy, scores, log_scale)
+        base = torch.cat([xy, torch.zeros_like(xy[..., :1])], dim=-1)
+        out = self.head(torch.cat([context, xy.flatten(-2)], dim=-1))
+        pose = base + out.unflatten(-1, (self.cfg.joints, 3))
+        pose[..., 0, :] = 0.0
+        return pose
+
+    def loss(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
+             target: torch.Tensor, generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        pose_loss = mpjpe(self(xy, scores, log_scale), target)
+        return pose_loss, {"pose": pose_loss.item()}
+
+    @torch.no_grad()
+    def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
+               hypotheses: int = 1, steps: int = 0, generator: torch.Generator | None = None,
+               gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None
+               ) -> torch.Tensor:
+        """(B, T, 1, J, 3): one deterministic hypothesis."""
+        return self(xy, scores, log_scale).unsqueeze(2)

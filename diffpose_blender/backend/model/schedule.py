@@ -1,0 +1,67 @@
+"""The GMM-based diffusion schedule (DESIGN §8.4, Gong et al. 2023, Sec. 3.3).
+
+Forward process: each joint's clean pose x0 moves toward a component (mean mu, Cholesky
+factor L of the covariance) of the pose-specific initial mixture H_K::
+
+    h_k = sqrt(a_k) x0 + (1 - sqrt(a_k)) mu + sqrt(1 - a_k) L eps,    a_k = prod(1 - beta)
+
+so h_K ~ N(mu, L L^T) when a_K ~ 0: samples at step K follow H_K. In whitened coordinates
+z = L^-1 (h - mu) this is an ordinary Gaussian diffusion with clean signal
+z0 = L^-1 (x0 - mu), so sampling uses the DDIM update there. As in diffusers'
+``scheduling_ddim.py``, `step()` returns the previous sample and the predicted clean pose.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class GMMDiffusionSchedule:
+    def __init__(self, steps: int) -> None:
+        if steps < 2:
+            raise ValueError(f"diffusion steps {steps}; expected at least 2")
+        self.steps = steps
+        # Cosine schedule (Nichol & Dhariwal 2021), a_K ~ 0 so step K is pure H_K.
+        s = 0.008
+        k = torch.arange(steps + 1, dtype=torch.float64) / steps
+        f = torch.cos((k + s) / (1 + s) * math.pi / 2) ** 2
+        alpha_bar = (f / f[0]).clamp(min=0.0)
+        alpha_bar[-1] = 0.0
+        self.alpha_bar = alpha_bar.to(torch.float32)         # (K + 1,), index 0 = clean
+
+    def q_sample(self, x0: torch.Tensor, mu: torch.Tensor, chol: torch.Tensor,
+                 eps: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Forward process. x0, mu, eps (..., J, 3); chol (..., J, 3, 3); k (...) in 1..K."""
+        a = self.alpha_bar.to(x0.device)[k][..., None, None]
+        noise = (chol @ eps[..., None])[..., 0]
+        return a.sqrt() * x0 + (1 - a.sqrt()) * mu + (1 - a).sqrt() * noise
+
+    def timesteps(self, sample_steps: int) -> list[int]:
+        """Respaced steps K = k_0 > k_1 > ... > 0 for `sample_steps` denoising calls."""
+        n = max(1, min(sample_steps, self.steps))
+        return [round(self.steps * (n - i) / n) for i in range(n)] + [0]
+
+    def step(self, h: torch.Tensor, x0_pred: torch.Tensor, k: int, k_prev: int,
+             mu: torch.Tensor, chol_inv: torch.Tensor, chol: torch.Tensor, eta: float,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reverse step from k to k_prev < k. Returns (h_prev, x0_pred).
+
+        eta = 0 is deterministic DDIM; eta = 1 adds the DDPM posterior's noise.
+        """
+        a = self.alpha_bar[k].item()
+        a_prev = self.alpha_bar[k_prev].item()
+        z = (chol_inv @ (h - mu)[..., None])[..., 0]
+        z0 = (chol_inv @ (x0_pred - mu)[..., None])[..., 0]
+        eps = (z - math.sqrt(a) * z0) / math.sqrt(max(1 - a, 1e-12))
+        if k_prev == 0:
+            return x0_pred, x0_pred
+        sigma = eta * math.sqrt(max((1 - a_prev) / (1 - a) * (1 - a / a_prev), 0.0)) \
+            if a > 0 else eta * math.sqrt(max(1 - a_prev, 0.0))
+        z_prev = math.sqrt(a_prev) * z0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
+        if sigma > 0:
+            z_prev = z_prev + sigma * torch.randn(z.shape, generator=generator,
+                                                  dtype=z.dtype, device=z.device)
+        h_prev = (chol @ z_prev[..., None])[..., 0] + mu
+        return h_prev, x0_pred

@@ -1,0 +1,127 @@
+"""The DiffPose model's parts: pose space, schedule, initial distribution, weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from diffpose_blender.backend.model import initial, posespace
+from diffpose_blender.backend.model.config import ModelConfig
+from diffpose_blender.backend.model.lifter import BaselineModel, DiffPoseModel
+from diffpose_blender.backend.model.schedule import GMMDiffusionSchedule
+from diffpose_blender.backend.model.weights import load_model, save_config, save_model
+from diffpose_blender.core.skeleton import SKELETON
+
+SMALL = ModelConfig(window=9, d_model=16, heads=2, encoder_layers=1, context_dim=32,
+                    denoiser_hidden=32, denoiser_blocks=1, diffusion_steps=20,
+                    sample_steps=4)
+
+
+def _standing(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """(T, J, 3) camera metres, root-relative: a person about 1.7 m tall, y down."""
+    j = SKELETON.index
+    pose = np.zeros((SKELETON.num_joints, 3))
+    for name, (x, y) in {"r_hip": (-0.1, 0.0), "r_knee": (-0.1, 0.45), "r_ankle": (-0.1, 0.9),
+                         "l_hip": (0.1, 0.0), "l_knee": (0.1, 0.45), "l_ankle": (0.1, 0.9),
+                         "spine": (0.0, -0.25), "thorax": (0.0, -0.5),
+                         "neck_nose": (0.0, -0.6), "head_top": (0.0, -0.8),
+                         "l_shoulder": (0.18, -0.5), "l_elbow": (0.2, -0.25),
+                         "l_wrist": (0.2, 0.0), "r_shoulder": (-0.18, -0.5),
+                         "r_elbow": (-0.2, -0.25), "r_wrist": (-0.2, 0.0),
+                         "l_toe": (0.1, 0.95), "r_toe": (-0.1, 0.95),
+                         "l_hand_end": (0.2, 0.1), "r_hand_end": (-0.2, 0.1)}.items():
+        pose[j[name]] = (x, y, 0.0)
+    pose[j["l_toe"], 2] = pose[j["r_toe"], 2] = -0.12
+    return pose[None] + 0.01 * rng.standard_normal((frames, SKELETON.num_joints, 3))
+
+
+def test_pose_space_round_trip_and_height_scale() -> None:
+    rng = np.random.default_rng(0)
+    cam = _standing(rng, 5)
+    cam -= cam[:, :1]
+    root = np.array([[0.3, -0.1, 4.0]] * 5)
+    p, root_uv, s = posespace.from_camera(cam, root)
+    back = posespace.to_camera(p, root_uv, s, root[:, 2])
+    np.testing.assert_allclose(back, cam, atol=1e-9)
+    # The height prior recovers the depth when the person has the assumed stature.
+    true_height = float(posespace.stature(cam).mean())
+    depth = posespace.root_depth_from_height(p, root_uv, s, true_height)
+    np.testing.assert_allclose(depth, 4.0, rtol=0.02)
+
+
+def test_forward_process_reaches_initial_distribution() -> None:
+    sched = GMMDiffusionSchedule(50)
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.full((20000, 1, 3), 5.0)
+    mu = torch.tensor([1.0, -2.0, 0.5]).expand(20000, 1, 3)
+    chol = torch.diag(torch.tensor([0.1, 0.2, 0.3])).expand(20000, 1, 3, 3)
+    eps = torch.randn(x0.shape, generator=gen)
+    h = sched.q_sample(x0, mu, chol, eps, torch.full((20000,), 50))
+    np.testing.assert_allclose(h.mean((0, 1)).numpy(), [1.0, -2.0, 0.5], atol=0.01)
+    np.testing.assert_allclose(h.std((0, 1)).numpy(), [0.1, 0.2, 0.3], rtol=0.03)
+    h1 = sched.q_sample(x0, mu, chol, eps, torch.full((20000,), 1))
+    assert float((h1 - x0).abs().mean()) < 0.05
+
+
+def test_ddim_step_with_perfect_prediction_follows_the_forward_path() -> None:
+    sched = GMMDiffusionSchedule(50)
+    gen = torch.Generator().manual_seed(1)
+    x0 = torch.randn(4, 21, 3, generator=gen)
+    mu = torch.randn(4, 21, 3, generator=gen)
+    chol = torch.diag_embed(torch.rand(4, 21, 3, generator=gen) + 0.1)
+    eps = torch.randn(x0.shape, generator=gen)
+    h40 = sched.q_sample(x0, mu, chol, eps, torch.full((4,), 40))
+    h20, pred = sched.step(h40, x0, 40, 20, mu, torch.linalg.inv(chol), chol, eta=0.0)
+    expected = sched.q_sample(x0, mu, chol, eps, torch.full((4,), 20))
+    torch.testing.assert_close(h20, expected, atol=1e-4, rtol=1e-4)
+    assert sched.timesteps(5) == [50, 40, 30, 20, 10, 0]
+
+
+def test_initial_distribution_widths_follow_confidence() -> None:
+    j = SKELETON.num_joints
+    xy = torch.randn(1, j, 2)
+    scores = torch.linspace(0.0, 1.0, j)[None]
+    scores[0, 0] = 1.0
+    scores[0, 1] = 0.0
+    w, means, chol = initial.from_keypoints(xy, scores, torch.zeros(1, j),
+                                            torch.full((1, j), -2.0))
+    sharp = chol[0, :, 0, 0, 0]
+    # Lower confidence -> wider sharp component; missing joint (score 0) -> broad.
+    assert sharp[5] > sharp[15]
+    assert float(sharp[1]) == pytest.approx(initial.SIGMA_BROAD)
+    # A missing joint sits at its parent's keypoint.
+    parent = SKELETON.parents[1]
+    torch.testing.assert_close(means[0, 1, 0, :2], means[0, parent, 0, :2])
+    assert torch.all(means[0, 0] == 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, j))
+
+
+def test_sampling_is_repeatable_for_a_seed_and_weights_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = DiffPoseModel(SMALL).eval()
+    base = BaselineModel(SMALL).eval()
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.5
+    scores = torch.rand(2, SMALL.window, SMALL.joints)
+    ls = torch.zeros(2)
+
+    def run(m: torch.nn.Module, seed: int) -> torch.Tensor:
+        return m.sample(xy, scores, ls, hypotheses=3, steps=4,
+                        generator=torch.Generator().manual_seed(seed))
+
+    a, b, c = run(model, 7), run(model, 7), run(model, 8)
+    assert a.shape == (2, SMALL.window, 3, SMALL.joints, 3)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    assert torch.all(a[..., 0, :] == 0)
+
+    save_config(tmp_path, SMALL)
+    save_model(tmp_path, model)
+    save_model(tmp_path, base)
+    loaded, digest = load_model(tmp_path, "diffpose")
+    assert len(digest) == 64
+    torch.testing.assert_close(run(loaded, 7), a)
+    with np.load(tmp_path / "diffpose.npz", allow_pickle=False) as data:
+        assert all(data[k].dtype == np.float32 for k in data.files)
