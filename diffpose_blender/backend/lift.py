@@ -189,12 +189,14 @@ class Lifter:
         nearest = idx[np.abs(np.arange(T)[:, None] - idx[None]).argmin(axis=1)]
         root_uv = np.where(valid[:, None], root_uv, root_uv[nearest])
         scores = np.where(valid[:, None], scores, 0.0)
+        # The root is the origin of pose space: always present where a frame is valid,
+        # also when it came from the hips rather than a pelvis keypoint.
+        uv[:, 0] = root_uv
         scores[:, 0] = np.where(valid, np.maximum(scores[:, 0], BRIDGE_SCORE), 0.0)
 
         window = cfg.window
         starts = _window_starts(T, window)
         owner = _owner(T, starts, window)
-        pad = max(0, window - T)
         gen = torch.Generator(device="cpu").manual_seed(opt.seed)
         hyp_pose = np.zeros((T, n, SKELETON.num_joints, 3))
         scale = np.ones(T)
@@ -202,8 +204,8 @@ class Lifter:
             if cancelled is not None and cancelled():
                 raise DiffPoseError("lift cancelled")
             batch = starts[b0:b0 + WINDOWS_PER_BATCH]
-            frames = np.minimum(batch[:, None] + np.arange(window)[None], T - 1 + pad)
-            frames = np.minimum(frames, T - 1)       # short clips: repeat the last frame
+            # Clips shorter than a window repeat their last frame.
+            frames = np.minimum(batch[:, None] + np.arange(window)[None], T - 1)
             w_uv = uv[frames]
             w_sc = scores[frames]
             w_root = root_uv[frames]

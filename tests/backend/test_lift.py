@@ -138,3 +138,17 @@ def test_bad_inputs_exit_2_with_a_message(model_dir: Path, tmp_path: Path) -> No
     proc = run_cli("lift", str(source), "-o", str(tmp_path / "t.npz"),
                    "--model", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "nowhere" in proc.stderr
+
+
+def test_root_from_the_hips_when_the_pelvis_keypoint_is_missing(model_dir: Path) -> None:
+    kp = sample_keypoints(T=12)
+    kp.keypoints[2], kp.scores[2], kp.valid[2] = kp.keypoints[1], kp.scores[1], True
+    kp.scores[:, 0] = 0.0
+    kp.keypoints[:, 0] = np.nan
+    take = Lifter(model_dir).lift(kp.check(), LiftOptions(hypotheses=2))
+    assert take.valid.all() and np.isfinite(take.hypotheses).all()
+    # The root's image position is the midpoint of the hips.
+    hips = 0.5 * (kp.keypoints[:, 1] + kp.keypoints[:, 4])
+    proj = take.root_cam[:, :2] / take.root_cam[:, 2:] * take.focal_px + \
+        np.array(take.image_size) / 2.0
+    np.testing.assert_allclose(proj, hips, atol=1e-6)
