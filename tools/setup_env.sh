@@ -3,6 +3,8 @@
 #   .venv               backend + tests + bpy 5.0.1 (the newest bpy for Python 3.11)
 #   .venv-blender-4.2   bpy 4.2 LTS (the oldest supported Blender) + pytest
 #   .venv-typecheck     fake-bpy-module + mypy, apart so the stubs never shadow real bpy
+#   .venv-mediapipe     mediapipe 0.10.21: the detector tests' reference (issue 5), apart
+#                       because it pins numpy<2/protobuf and ships opencv-contrib-python
 # Idempotent: an environment is rebuilt only when its requirement file changed.
 # Needs Python 3.11 (`PYTHON=python3.11 tools/setup_env.sh` to pick one).
 set -euo pipefail
@@ -42,4 +44,5 @@ make_env() {
 make_env .venv requirements/main.txt torch==2.13.0
 make_env .venv-blender-4.2 requirements/blender-4.2.txt
 make_env .venv-typecheck requirements/typecheck.txt
+make_env .venv-mediapipe requirements/mediapipe.txt
 echo "[setup] done"

@@ -12,7 +12,9 @@ Source layouts (joints carry canonical names so that one rule table serves all):
   small toes, heels;
 - BODY_25: OpenPose; has Neck, MidHip and the feet;
 - COCO-18: OpenPose; COCO-17 plus Neck, in OpenPose's order;
-- Human3.6M-17: VideoPose3D's ``'h36m'`` layout, the project's first 17 joints.
+- Human3.6M-17: VideoPose3D's ``'h36m'`` layout, the project's first 17 joints;
+- BlazePose-33: the backend's own detector (``backend/detect/joints.py``); its foot
+  index is the toe, and it has the index and little-finger knuckles.
 
 Rules, per frame and joint, in this order:
 
@@ -27,13 +29,15 @@ Rules, per frame and joint, in this order:
    - ``spine    = (pelvis + thorax) / 2``
    - ``head_top = c + HEAD_TOP_K * (c - thorax)`` where the head centre ``c`` is the
      midpoint of the ears, or of the eyes in frames where an ear is unknown.
+   - ``l_hand_end = (l_index + l_pinky) / 2`` (the middle of the knuckles), likewise
+     right, for layouts that have those points (BlazePose).
 
    A derived joint's score is ``DERIVED_SCORE_FACTOR * min(scores of its sources)``,
    and it is unknown if any source is unknown. A joint derived from derived joints
    carries the factor once per step (``spine`` from COCO-17: 0.8 * 0.8 * min(hips,
    shoulders)), which is fair: each step adds a guess.
-3. **Unknown** (NaN, score 0): whatever no rule gives: the hand ends always, the toes
-   for COCO-17 and COCO-18.
+3. **Unknown** (NaN, score 0): whatever no rule gives: the hand ends for every layout
+   but BlazePose, the toes for COCO-17 and COCO-18.
 
 Confidence: COCO ``v`` values are visibility flags (0, 1, 2) in ground-truth annotations
 and scores in detector results; see `confidence_from_coco_v`. Detector scores may exceed
@@ -176,6 +180,8 @@ def to_project(layout: Layout, xy: np.ndarray, conf: np.ndarray
     derive("spine", ours("pelvis"), ours("thorax"), 0.5)
     # head_top = c + k (c - thorax) = thorax + (1 + k) (c - thorax).
     derive("head_top", ours("thorax"), _head_centre(theirs), 1.0 + HEAD_TOP_K)
+    for side in ("l_", "r_"):
+        derive(side + "hand_end", theirs(side + "index"), theirs(side + "pinky"), 0.5)
     return out_xy, out_s
 
 
