@@ -1,6 +1,7 @@
 """Command line of the backend (DESIGN §7).
 
-    python -m diffpose_blender.backend lift INPUT -o take.npz [--hypotheses N] [--steps K]
+    python -m diffpose_blender.backend detect VIDEO -o keypoints.npz [--max-frames N]
+    python -m diffpose_blender.backend lift INPUT|VIDEO -o take.npz [--hypotheses N] [--steps K]
                                        [--seed S] [--device auto|cpu|cuda]
                                        [--fov DEG | --focal-px F] [--height M]
     python -m diffpose_blender.backend train [--minutes M] -o bundled_models/NAME
@@ -36,6 +37,25 @@ def _progress_bar(label: str):  # type: ignore[no-untyped-def]
     return show
 
 
+def _detect(video: str, max_frames: int | None = None):  # type: ignore[no-untyped-def]
+    """The detector on `video`, with a progress bar on stderr; returns `Keypoints2D`."""
+    from .detect import detect_video
+
+    kp = detect_video(video, progress=_progress_bar("detect"), max_frames=max_frames)
+    print(f"detect: person in {int(kp.valid.sum())} of {kp.num_frames} frames, "
+          f"{kp.fps:.3f} fps, {kp.image_size[0]}x{kp.image_size[1]} px", file=sys.stderr)
+    return kp
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from ..core.formats import write_keypoints_npz
+
+    kp = _detect(args.video, args.max_frames or None)
+    write_keypoints_npz(args.output, kp)
+    print(f"wrote {args.output}: {kp.num_frames} frames, {int(kp.valid.sum())} with a person")
+    return 0
+
+
 def cmd_lift(args: argparse.Namespace) -> int:
     from ..core.formats import read_keypoints
     from ..core.media import VIDEO_EXTENSIONS
@@ -44,10 +64,14 @@ def cmd_lift(args: argparse.Namespace) -> int:
     from .lift import Lifter, LiftOptions
 
     if str(args.input).lower().endswith(VIDEO_EXTENSIONS):
-        raise DiffPoseError.at(args.input, expected="video input needs the detector, "
-                               "which is not part of this build yet; give a 2D keypoint "
-                               "file (COCO JSON, OpenPose folder, .npz)")
-    kp = read_keypoints(args.input, fps=args.fps)
+        # A video is detected first; the take's 2D input is exactly `detect`'s output,
+        # heatmap mixtures included (they reach the model through Lifter._gmm).
+        if args.fps is not None:
+            raise DiffPoseError.at(args.input, "--fps", expected="a video carries its own "
+                                   "frame times; --fps is for keypoint files without one")
+        kp = _detect(args.input, args.max_frames or None)
+    else:
+        kp = read_keypoints(args.input, fps=args.fps)
     lifter = Lifter(bundled_model(args.model), kind=args.kind, device=args.device)
     options = LiftOptions(hypotheses=args.hypotheses, steps=args.steps, seed=args.seed,
                           device=args.device, focal_px=args.focal_px, fov_deg=args.fov,
@@ -85,11 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     from ..core.resources import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="python -m diffpose_blender.backend",
-                                     description="DiffPose backend: lift, train, evaluate")
+                                     description="DiffPose backend: detect, lift, train, "
+                                                 "evaluate")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("lift", help="2D keypoints -> take (3D hypotheses)")
-    p.add_argument("input", help="COCO JSON, OpenPose folder, VideoPose3D or keypoint .npz")
+    p = sub.add_parser("detect", help="video -> 2D keypoints (.npz) with BlazePose")
+    p.add_argument("video", help="video file (.mp4, .mov, .avi, ...)")
+    p.add_argument("-o", "--output", required=True, help="keypoint file to write (.npz)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("lift", help="2D keypoints or a video -> take (3D hypotheses)")
+    p.add_argument("input", help="video, COCO JSON, OpenPose folder, VideoPose3D or "
+                                 "keypoint .npz")
+    p.add_argument("--max-frames", type=int, default=0,
+                   help="video input: stop after N frames (0: all)")
     p.add_argument("-o", "--output", required=True, help="take file to write (.npz)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="bundled model name or folder")
     p.add_argument("--kind", default="diffpose", choices=("diffpose", "baseline"))
