@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.skeleton import SKELETON
 from .data.corpus import (DEFAULT_VAL_SUBJECTS, load_corpus, shared_data_root,
                           split_by_subjects)
 from .data.synthesis import Batch, make_batch
@@ -55,6 +56,19 @@ def _run(model: torch.nn.Module, batch: Batch, n: int, seed: int,
                            torch.from_numpy(batch.log_scale), hypotheses=n,
                            steps=model.cfg.sample_steps, generator=gen)
     return _to_camera(out.numpy().astype(np.float64), batch)      # (B, T, N, J, 3)
+
+
+def stature_chain_ratio(clips: list[np.ndarray]) -> float:
+    """Median over clips of standing height / `posespace.chain_length` in upright frames
+    (the top 5 % of head heights). World z = 0 is the ankle-joint plane of the corpus;
+    the floor is taken 3 cm below it. This is the source of `STATURE_OVER_CHAIN`."""
+    head = SKELETON.index["head_top"]
+    ratios = []
+    for p in clips:
+        z = p[:, head, 2]
+        up = z >= np.percentile(z, 95)
+        ratios.append(np.median((z[up] + 0.03) / posespace.chain_length(p[up])))
+    return float(np.median(ratios))
 
 
 def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: int = 10,
@@ -113,7 +127,9 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
 
     report: dict[str, Any] = {"windows": windows, "frames": frames, "hypotheses": hypotheses,
                               "steps": cfg.sample_steps, "seed": seed,
-                              "validation_clips": len(val)}
+                              "validation_clips": len(val),
+                              "stature_chain_ratio": stature_chain_ratio(
+                                  [c.positions.astype(np.float64) for c in clips])}
     for kind, r in rows.items():
         cat = {k: np.concatenate(v) for k, v in r.items()}
         m: dict[str, float] = {
@@ -164,5 +180,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"| hidden joint spread / same joint visible | {d['hidden_over_visible']:.2f} "
         f"({d['hidden_spread_mm']:.1f} / {d['visible_spread_mm']:.1f} mm) |",
         f"| hidden joint MPJPE | {d['hidden_joint_mpjpe_mm']:.1f} mm |",
+        "",
+        f"Stature / bone-chain length on the training mocap: "
+        f"{report['stature_chain_ratio']:.3f} (posespace.STATURE_OVER_CHAIN = "
+        f"{posespace.STATURE_OVER_CHAIN})",
     ]
     return "\n".join(lines)
