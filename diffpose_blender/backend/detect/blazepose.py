@@ -145,16 +145,18 @@ class BlazePose:
         self._anchors = ssd_anchors()
 
     # -- detector -------------------------------------------------------------------
-    def detect(self, rgb: np.ndarray) -> Detection | None:
-        """The most confident person in an RGB uint8 (H, W, 3) image, or None."""
-        h, w = rgb.shape[:2]
+    def detect(self, bgr: np.ndarray) -> Detection | None:
+        """The most confident person in a BGR uint8 (H, W, 3) image (OpenCV's order), or
+        None."""
+        h, w = bgr.shape[:2]
         # Letterbox: fit the whole image in the square input, keeping its aspect ratio,
         # with black borders (BORDER_ZERO in pose_detection_cpu.pbtxt).
         s = DETECTOR_SIZE / max(w, h)
         ox, oy = (DETECTOR_SIZE - w * s) / 2, (DETECTOR_SIZE - h * s) / 2
         m = np.array([[s, 0.0, ox], [0.0, s, oy]])
-        img = cv2.warpAffine(rgb, m, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
+        img = cv2.warpAffine(bgr, m, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)        # the network takes RGB
         x = (img.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]   # range [-1, 1]
         self._det.set_tensor(self._det_in, x)
         self._det.invoke()
@@ -184,10 +186,10 @@ class BlazePose:
         return Detection(float(sc[best]), to_px(box.reshape(2, 2)).ravel(), to_px(kp))
 
     # -- landmarks ------------------------------------------------------------------
-    def landmarks(self, rgb: np.ndarray, roi: Roi) -> LandmarkOutput:
-        """Run the landmark model on `roi` of an RGB uint8 image."""
-        crop = roi.crop(rgb, LANDMARK_SIZE)
-        self._lm.set_tensor(self._lm_in, (crop.astype(np.float32) / 255.0)[None])
+    def landmarks(self, bgr: np.ndarray, roi: Roi) -> LandmarkOutput:
+        """Run the landmark model on `roi` of a BGR uint8 image (OpenCV's order)."""
+        crop = cv2.cvtColor(roi.crop(bgr, LANDMARK_SIZE), cv2.COLOR_BGR2RGB)
+        self._lm.set_tensor(self._lm_in, (crop.astype(np.float32) * (1.0 / 255.0))[None])
         self._lm.invoke()
         raw = self._lm.get_tensor(self._lm_landmarks)[0].reshape(NUM_OUTPUT_LANDMARKS, 5)
         presence = float(self._lm.get_tensor(self._lm_flag).ravel()[0])

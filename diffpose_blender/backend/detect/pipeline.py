@@ -67,13 +67,13 @@ def detect_video(path: PathLike, *, progress: ProgressFn | None = None,
     lm33, vis33 = [], []
     mix_w, mix_m, mix_c = [], [], []
     M = COMPONENTS
-    for index, t, rgb in read_frames(info):
+    for index, t, bgr in read_frames(info):
         if max_frames is not None and index >= max_frames:
             break
         times.append(t)
         # The decoded size, not the header's: decoders apply a rotation flag.
-        size = (int(rgb.shape[1]), int(rgb.shape[0]))
-        pose = tracker.step(rgb, t if np.isfinite(t) else index / (info.declared_fps or 30.0))
+        size = (int(bgr.shape[1]), int(bgr.shape[0]))
+        pose = tracker.step(bgr, t if np.isfinite(t) else index / (info.declared_fps or 30.0))
         if pose is None:
             found.append(False)
             from_det.append(False)

@@ -61,11 +61,11 @@ class Roi:
         t = centre - a @ np.array([n / 2, n / 2])
         return np.concatenate([a, t[:, None]], axis=1)
 
-    def crop(self, rgb: np.ndarray, n: int) -> np.ndarray:
-        """The region resampled to an (n, n, 3) uint8 image (bilinear; pixels beyond the
+    def crop(self, image: np.ndarray, n: int) -> np.ndarray:
+        """The region of `image` (H, W, C) resampled to an (n, n, C) image (bilinear; pixels beyond the
         image repeat its border, as MediaPipe's CPU image-to-tensor step does)."""
         # WARP_INVERSE_MAP: the matrix maps each crop pixel to where it is sampled.
-        return cv2.warpAffine(rgb, self.crop_to_image(n), (n, n),
+        return cv2.warpAffine(image, self.crop_to_image(n), (n, n),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 

@@ -90,17 +90,17 @@ class PoseTracker:
         self._align = OneEuroFilter(ALIGN_MIN_CUTOFF, ALIGN_BETA, ALIGN_D_CUTOFF)
         self.detector_runs = 0
 
-    def step(self, rgb: np.ndarray, t: float) -> FramePose | None:
-        """The person in RGB uint8 image `rgb` (H, W, 3) at time `t` seconds, or None."""
+    def step(self, bgr: np.ndarray, t: float) -> FramePose | None:
+        """The person in BGR uint8 image `bgr` (H, W, 3) at time `t` seconds, or None."""
         roi = self._next_roi
         from_detector = roi is None
         if roi is None:
             self.detector_runs += 1
-            det = self.model.detect(rgb)
+            det = self.model.detect(bgr)
             if det is None:
                 return None
             roi = det.roi()
-        out = self.model.landmarks(rgb, roi)
+        out = self.model.landmarks(bgr, roi)
         if out.presence < MIN_PRESENCE or not np.isfinite(out.xy).all():
             # Lost: the next frame starts over from the detector, with fresh filters.
             self._next_roi = None

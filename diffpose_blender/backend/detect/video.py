@@ -79,7 +79,10 @@ def probe(path: PathLike) -> VideoInfo:
 
 
 def read_frames(info: VideoInfo) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Decode every frame: yields (index, time in seconds or NaN, RGB uint8 (H, W, 3)).
+    """Decode every frame: yields (index, time in seconds or NaN, BGR uint8 (H, W, 3)).
+
+    Frames stay in OpenCV's BGR order: the networks see only small crops, which are
+    turned to RGB there (converting whole frames costs more than the crops).
 
     Raises `DiffPoseError` when no frame decodes, when the frame size changes, or when
     decoding stops well before the declared frame count (a truncated file).
@@ -105,8 +108,7 @@ def read_frames(info: VideoInfo) -> Iterator[tuple[int, float, np.ndarray]]:
                                        f"{size[1]}x{size[0]} px like the first, got "
                                        f"{bgr.shape[1]}x{bgr.shape[0]}")
             ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
-            yield index, (ms / 1000.0 if math.isfinite(ms) else math.nan), \
-                cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield index, (ms / 1000.0 if math.isfinite(ms) else math.nan), bgr
             index += 1
         else:
             raise DiffPoseError.at(p, expected=f"more than {limit} frames; the container "
