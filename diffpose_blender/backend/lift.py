@@ -268,11 +268,11 @@ class Lifter:
         means = (means_uv - w_root[:, :, None, None, :]) / sc
         covs = kp.gmm_covs[frames] / (focal * s[:, None, None, None, None, None]) ** 2
         bad = ~(np.isfinite(means).all(-1) & np.isfinite(covs).all((-1, -2)))
+        # Joints without a usable mixture (no person, bridged gaps, derived joints the
+        # detector lacks) get weight 0 here; the model falls back to the keypoint-based
+        # mixture for exactly those joints.
         weights = np.where(bad, 0.0, weights)
-        # A joint without any usable component falls back to a broad one at its parent.
-        if (weights.sum(-1) <= 0).any():
-            return None
         means = np.where(bad[..., None], 0.0, means)
-        covs = np.where(bad[..., None, None], np.eye(2) * 0.2, covs)
+        covs = np.where(bad[..., None, None], np.eye(2), covs)
         return tuple(torch.from_numpy(a.astype(np.float32)).to(self.device)
                      for a in (weights, means, covs))

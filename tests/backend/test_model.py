@@ -125,3 +125,21 @@ def test_sampling_is_repeatable_for_a_seed_and_weights_round_trip(tmp_path: Path
     torch.testing.assert_close(run(loaded, 7), a)
     with np.load(tmp_path / "diffpose.npz", allow_pickle=False) as data:
         assert all(data[k].dtype == np.float32 for k in data.files)
+
+
+def test_heatmap_mixture_with_keypoint_fallback_per_joint() -> None:
+    j = SKELETON.num_joints
+    xy = torch.randn(1, j, 2)
+    scores = torch.full((1, j), 0.9)
+    d_mean, d_logstd = torch.zeros(1, j), torch.full((1, j), -2.0)
+    w = torch.full((1, j, 3), 1.0 / 3)
+    w[0, 5] = 0.0                                      # no heatmap mixture for joint 5
+    means = torch.randn(1, j, 3, 2)
+    covs = torch.eye(2).expand(1, j, 3, 2, 2) * 0.01
+    heat = initial.from_heatmap_mixture(w, means, covs, d_mean, d_logstd)
+    keyp = initial.from_keypoints(xy, scores, d_mean, d_logstd)
+    weights, mu, chol = initial.merge(heat, keyp, w.sum(-1) > 0)
+    assert weights.shape == (1, j, 3)
+    torch.testing.assert_close(mu[0, 5, :2], keyp[1][0, 5])
+    assert float(weights[0, 5, 2]) == 0.0
+    torch.testing.assert_close(mu[0, 7], heat[1][0, 7])

@@ -104,6 +104,31 @@ def _assemble(weights: torch.Tensor, means_xy: torch.Tensor, chol_xy: torch.Tens
     return weights, means, chol
 
 
+def merge(first: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+          second: tuple[torch.Tensor, torch.Tensor, torch.Tensor], use_first: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per joint, mixture `first` where `use_first` (..., J) is set, else `second`.
+
+    Mixtures with different component counts are padded with zero-weight components.
+    """
+    m = max(first[0].shape[-1], second[0].shape[-1])
+
+    def pad(mix: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        w, mu, L = mix
+        extra = m - w.shape[-1]
+        if extra == 0:
+            return mix
+        return (torch.cat([w, w.new_zeros(*w.shape[:-1], extra)], -1),
+                torch.cat([mu, mu[..., :1, :].expand(*mu.shape[:-2], extra, 3)], -2),
+                torch.cat([L, L[..., :1, :, :].expand(*L.shape[:-3], extra, 3, 3)], -3))
+
+    a, b = pad(first), pad(second)
+    sel = use_first[..., None]
+    return (torch.where(sel, a[0], b[0]), torch.where(sel[..., None], a[1], b[1]),
+            torch.where(sel[..., None, None], a[2], b[2]))
+
+
 def pick_components(weights: torch.Tensor, means: torch.Tensor, chol: torch.Tensor,
                     generator: torch.Generator | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:

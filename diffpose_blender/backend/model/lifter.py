@@ -42,10 +42,14 @@ class DiffPoseModel(nn.Module):
     def _initial(self, xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
                  depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if gmm is not None:
-            return initial.from_heatmap_mixture(*gmm, depth_mean, depth_logstd)
-        return initial.from_keypoints(xy, scores, depth_mean, depth_logstd,
-                                      self.cfg.mixture_components)
+        keypoint_mix = initial.from_keypoints(xy, scores, depth_mean, depth_logstd,
+                                              self.cfg.mixture_components)
+        if gmm is None:
+            return keypoint_mix
+        heatmap_mix = initial.from_heatmap_mixture(*gmm, depth_mean, depth_logstd)
+        # Per joint: the detector's heatmap mixture where it has one (weights > 0), else
+        # the keypoint mixture (missing frames, bridged gaps, joints it does not have).
+        return initial.merge(heatmap_mix, keypoint_mix, gmm[0].sum(-1) > 0)
 
     def loss(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
              target: torch.Tensor, generator: torch.Generator | None = None
