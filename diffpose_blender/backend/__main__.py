@@ -100,7 +100,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_report
 
     report = evaluate(bundled_model(args.model), Path(args.cache), windows=args.windows,
-                      hypotheses=args.hypotheses, seed=args.seed)
+                      hypotheses=args.hypotheses, seed=args.seed, split=args.split,
+                      steps=args.steps, eta=args.eta)
     print(format_report(report))
     return 0
 
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", type=int, default=600, help="validation windows")
     p.add_argument("--hypotheses", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="val", choices=("val", "train"),
+                   help="held-out subjects (default) or training subjects")
+    p.add_argument("--steps", type=int, default=None, help="override the denoising steps")
+    p.add_argument("--eta", type=float, default=None, help="override the sampling noise")
     p.add_argument("--cache", default="cache/mocap")
     p.set_defaults(func=cmd_evaluate)
     return parser

@@ -48,13 +48,15 @@ def _to_camera(pose: np.ndarray, batch: Batch) -> np.ndarray:
 
 
 def _run(model: torch.nn.Module, batch: Batch, n: int, seed: int,
-         scores: np.ndarray | None = None, xy: np.ndarray | None = None) -> np.ndarray:
+         scores: np.ndarray | None = None, xy: np.ndarray | None = None,
+         steps: int | None = None, eta: float | None = None) -> np.ndarray:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         out = model.sample(torch.from_numpy(batch.xy if xy is None else xy),
                            torch.from_numpy(batch.scores if scores is None else scores),
                            torch.from_numpy(batch.log_scale), hypotheses=n,
-                           steps=model.cfg.sample_steps, generator=gen)
+                           steps=model.cfg.sample_steps if steps is None else steps,
+                           generator=gen, eta=eta)
     return _to_camera(out.numpy().astype(np.float64), batch)      # (B, T, N, J, 3)
 
 
@@ -72,12 +74,20 @@ def stature_chain_ratio(clips: list[np.ndarray]) -> float:
 
 
 def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: int = 10,
-             seed: int = 0) -> dict[str, Any]:
+             seed: int = 0, split: str = "val", steps: int | None = None,
+             eta: float | None = None) -> dict[str, Any]:
+    """Metrics of both models on `split` ("val": the held-out subjects; "train": the
+    training subjects through fresh cameras, for choosing inference settings without
+    looking at the validation subjects). `steps` and `eta` override the model config."""
     torch.set_num_threads(2)
     cfg = load_config(model_dir)
     sources = list(TrainConfig().sources)
     clips = load_corpus(sources, cache_dir, shared_root=shared_data_root())
-    _, val_clips = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
+    train_clips, val_clips = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
+    if split not in ("val", "train"):
+        raise ValueError(f"split {split!r}; expected val or train")
+    if split == "train":
+        val_clips = train_clips
     val = [c.positions.astype(np.float64) for c in val_clips if len(c.positions) > cfg.window]
     models = {kind: load_model(model_dir, kind)[0] for kind in ("diffpose", "baseline")}
     rng = np.random.default_rng(seed + 12345)
@@ -99,7 +109,7 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
         for kind, model in models.items():
             n = hypotheses if kind == "diffpose" else 1
             t0 = time.perf_counter()
-            hyp = _run(model, batch, n, seed + b0)
+            hyp = _run(model, batch, n, seed + b0, steps=steps, eta=eta)
             timing[kind] += time.perf_counter() - t0
             mean = hyp.mean(axis=2)
             err = per_joint_error(mean, truth)                         # (B, T, J)
@@ -116,7 +126,8 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
             r.setdefault("vel", []).append(per_joint_error(np.diff(mean, axis=1),
                                                            np.diff(truth, axis=1)).ravel())
             if kind == "diffpose":
-                hyp_h = _run(model, batch, n, seed + b0, scores=sc_h, xy=xy_h)
+                hyp_h = _run(model, batch, n, seed + b0, scores=sc_h, xy=xy_h, steps=steps,
+                             eta=eta)
                 mean_h = hyp_h.mean(axis=2)
                 spread_h = np.sqrt(((hyp_h - mean_h[:, :, None]) ** 2).sum(-1).mean(2))
                 sel = np.arange(len(hidden))
@@ -126,7 +137,9 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
                     per_joint_error(mean_h, truth)[sel, :, hidden].ravel())
 
     report: dict[str, Any] = {"windows": windows, "frames": frames, "hypotheses": hypotheses,
-                              "steps": cfg.sample_steps, "seed": seed,
+                              "steps": cfg.sample_steps if steps is None else steps,
+                              "eta": cfg.eta if eta is None else eta, "split": split,
+                              "seed": seed,
                               "validation_clips": len(val),
                               "stature_chain_ratio": stature_chain_ratio(
                                   [c.positions.astype(np.float64) for c in clips])}
@@ -159,9 +172,11 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
 def format_report(report: dict[str, Any]) -> str:
     d, b = report["diffpose"], report["baseline"]
     lines = [
-        f"Validation subjects, {report['windows']} windows / {report['frames']} frames, "
+        f"{'Validation' if report['split'] == 'val' else 'Training'} subjects, "
+        f"{report['windows']} windows / {report['frames']} frames, "
         f"synthetic cameras + detector-like 2D noise, seed {report['seed']}",
-        f"DiffPose: N = {report['hypotheses']} hypotheses, K = {report['steps']} steps",
+        f"DiffPose: N = {report['hypotheses']} hypotheses, K = {report['steps']} steps, "
+        f"eta = {report['eta']}",
         "",
         "| model | MPJPE (mm) | P-MPJPE (mm) | best-of-N MPJPE (mm) | velocity err (mm/frame) |",
         "|---|---|---|---|---|",
