@@ -127,12 +127,11 @@ def _window_starts(frames: int, window: int) -> np.ndarray:
 
 
 def _owner(frames: int, starts: np.ndarray, window: int) -> np.ndarray:
-    """For each frame, the window in which it lies most central."""
+    """For each frame, the window in which it lies most central (O(T) memory: the
+    window centres are sorted, so the owner changes at the midpoints between them)."""
     centres = starts + (window - 1) / 2.0
-    t = np.arange(frames)[:, None]
-    inside = (t >= starts[None]) & (t < starts[None] + window)
-    dist = np.where(inside, np.abs(t - centres[None]), np.inf)
-    return np.argmin(dist, axis=1)
+    boundaries = 0.5 * (centres[:-1] + centres[1:])
+    return np.searchsorted(boundaries, np.arange(frames), side="right")
 
 
 def _moving_median(x: np.ndarray, width: int) -> np.ndarray:
@@ -186,7 +185,10 @@ class Lifter:
         root_uv = posespace.normalise_image(root_px, image_size, focal)
         # Invalid frames borrow the nearest valid root so the windows stay finite.
         idx = np.flatnonzero(valid)
-        nearest = idx[np.abs(np.arange(T)[:, None] - idx[None]).argmin(axis=1)]
+        after = np.clip(np.searchsorted(idx, np.arange(T)), 0, len(idx) - 1)
+        before = np.clip(after - 1, 0, len(idx) - 1)
+        closer_before = np.abs(idx[before] - np.arange(T)) < np.abs(idx[after] - np.arange(T))
+        nearest = np.where(closer_before, idx[before], idx[after])
         root_uv = np.where(valid[:, None], root_uv, root_uv[nearest])
         scores = np.where(valid[:, None], scores, 0.0)
         # The root is the origin of pose space: always present where a frame is valid,

@@ -31,6 +31,11 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[IO]:  # type: ign
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file private (0600); give it the permissions a plain
+        # open() would have, so takes and caches stay readable as users expect.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
