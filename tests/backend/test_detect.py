@@ -251,7 +251,8 @@ def test_heatmap_mixtures_reach_the_initial_distribution(small_model: Path) -> N
         assert gmm is not None                       # the mixtures are used, not dropped
         model = lifter.model
         d_mean = torch.zeros(1, 9, J)
-        _, _, chol = model._initial(None, None, d_mean, d_mean, gmm)  # type: ignore[arg-type]
+        xy_in, scores_in = torch.zeros(1, 9, J, 2), torch.full((1, 9, J), 0.9)
+        _, _, chol = model._initial(xy_in, scores_in, d_mean, d_mean, gmm)
         spreads.append(float(chol[..., :2, :2].diagonal(dim1=-2, dim2=-1)[..., 1:, :, :].mean()))
     assert spreads[1] > 5 * spreads[0]
     a = lifter.lift(base, LiftOptions(hypotheses=4, seed=0))
