@@ -190,23 +190,6 @@ def test_shared_videos_person_found_and_agrees_with_mediapipe(video: Path, model
 
 
 # -- the command line and lift VIDEO -----------------------------------------------------
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from diffpose_blender.backend.model.config import ModelConfig
-    from diffpose_blender.backend.model.lifter import BaselineModel, DiffPoseModel
-    from diffpose_blender.backend.model.weights import save_config, save_model
-
-    cfg = ModelConfig(window=9, d_model=16, heads=2, encoder_layers=1, context_dim=32,
-                      denoiser_hidden=32, denoiser_blocks=1, diffusion_steps=20,
-                      sample_steps=4)
-    folder = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    save_config(folder, cfg)
-    save_model(folder, DiffPoseModel(cfg))
-    save_model(folder, BaselineModel(cfg))
-    return folder
-
-
 def test_detect_then_lift_video_take_holds_detect_output(small_model: Path,
                                                          tmp_path: Path) -> None:
     _needs(DRIBBLE)

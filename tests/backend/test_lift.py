@@ -1,7 +1,7 @@
 """`lift`: every 2D format to a valid take, through the real command line.
 
-The weights here are a small randomly initialised model saved with the project's own
-writer: these tests check the pipeline (reading, gaps, windows, pose space to camera,
+The weights here are a small randomly initialised model (the `small_model` fixture)
+saved with the project's own writer: these tests check the pipeline (reading, gaps, windows, pose space to camera,
 the take), not accuracy, which `evaluate` measures on the trained model.
 """
 
@@ -16,28 +16,12 @@ import pytest
 import torch
 
 from diffpose_blender.backend.lift import Lifter, LiftOptions, bridge_gaps
-from diffpose_blender.backend.model.config import ModelConfig
-from diffpose_blender.backend.model.lifter import BaselineModel, DiffPoseModel
-from diffpose_blender.backend.model.weights import save_config, save_model
 from diffpose_blender.core.formats import read_keypoints, write_keypoints_npz
 from diffpose_blender.core.take import read_take
 from tests.samples import (BODY25_NAMES, H36M_METADATA, openpose_folder,
                            sample_keypoints, savez_like_videopose3d, two_people_coco)
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SMALL = ModelConfig(window=9, d_model=16, heads=2, encoder_layers=1, context_dim=32,
-                    denoiser_hidden=32, denoiser_blocks=1, diffusion_steps=20,
-                    sample_steps=4)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    save_config(folder, SMALL)
-    save_model(folder, DiffPoseModel(SMALL))
-    save_model(folder, BaselineModel(SMALL))
-    return folder
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +45,7 @@ def _own_npz(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["coco", "openpose", "videopose3d", "own_npz"])
-def test_lift_every_format_writes_a_valid_take(kind: str, model_dir: Path,
+def test_lift_every_format_writes_a_valid_take(kind: str, small_model: Path,
                                                tmp_path: Path) -> None:
     if kind == "coco":
         source = two_people_coco(tmp_path)[0]
@@ -72,7 +56,7 @@ def test_lift_every_format_writes_a_valid_take(kind: str, model_dir: Path,
     else:
         source = _own_npz(tmp_path)
     out = tmp_path / "take.npz"
-    proc = run_cli("lift", str(source), "-o", str(out), "--model", str(model_dir),
+    proc = run_cli("lift", str(source), "-o", str(out), "--model", str(small_model),
                    "--hypotheses", "4", "--seed", "3", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     take = read_take(out)                     # read_take validates every field
@@ -86,7 +70,7 @@ def test_lift_every_format_writes_a_valid_take(kind: str, model_dir: Path,
     assert float(take.spread[take.valid].mean()) > 0
 
 
-def test_gaps_are_bridged_and_flagged(model_dir: Path) -> None:
+def test_gaps_are_bridged_and_flagged(small_model: Path) -> None:
     kp = sample_keypoints(T=40)
     kp.keypoints[2], kp.scores[2] = kp.keypoints[1], kp.scores[1]   # no gap there
     kp.valid[:] = True
@@ -98,18 +82,18 @@ def test_gaps_are_bridged_and_flagged(model_dir: Path) -> None:
     assert valid[10:13].all() and filled[10:13].all() and not filled[:10].any()
     np.testing.assert_allclose(keypoints[11, 0], 0.5 * (kp.keypoints[9, 0] +
                                                         kp.keypoints[13, 0]))
-    take = Lifter(model_dir).lift(kp.check(), LiftOptions(hypotheses=3))
+    take = Lifter(small_model).lift(kp.check(), LiftOptions(hypotheses=3))
     assert take.gap_filled[10:13].all() and take.valid.all()
 
 
-def test_same_seed_same_take_and_long_gaps_stay_empty(model_dir: Path) -> None:
+def test_same_seed_same_take_and_long_gaps_stay_empty(small_model: Path) -> None:
     kp = sample_keypoints(T=80)
     kp.valid[:] = True
     kp.scores[:] = np.where(np.isnan(kp.keypoints[..., 0]), 0.0, 0.8)
     kp.scores[30:70] = 0.0                   # 40 frames: longer than the bridge limit
     kp.keypoints[30:70] = np.nan
     kp.valid[30:70] = False
-    lifter = Lifter(model_dir)
+    lifter = Lifter(small_model)
     a = lifter.lift(kp, LiftOptions(hypotheses=3, seed=5))
     b = lifter.lift(kp, LiftOptions(hypotheses=3, seed=5))
     c = lifter.lift(kp, LiftOptions(hypotheses=3, seed=6))
@@ -118,34 +102,34 @@ def test_same_seed_same_take_and_long_gaps_stay_empty(model_dir: Path) -> None:
     assert not a.valid[30:70].any() and a.valid[:30].all()
 
 
-def test_bad_inputs_exit_2_with_a_message(model_dir: Path, tmp_path: Path) -> None:
+def test_bad_inputs_exit_2_with_a_message(small_model: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('[{"image_id": 1, "keypoints": [1, 2,', encoding="utf-8")
     proc = run_cli("lift", str(broken), "-o", str(tmp_path / "t.npz"),
-                   "--model", str(model_dir))
+                   "--model", str(small_model))
     assert proc.returncode == 2
     assert "broken.json" in proc.stderr and "line 1" in proc.stderr
     assert not (tmp_path / "t.npz").exists()
 
     source = _own_npz(tmp_path)
     proc = run_cli("lift", str(source), "-o", str(tmp_path / "t.npz"),
-                   "--model", str(model_dir), "--hypotheses", "0")
+                   "--model", str(small_model), "--hypotheses", "0")
     assert proc.returncode == 2 and "hypotheses 0" in proc.stderr
     if not torch.cuda.is_available():
         proc = run_cli("lift", str(source), "-o", str(tmp_path / "t.npz"),
-                       "--model", str(model_dir), "--device", "cuda")
+                       "--model", str(small_model), "--device", "cuda")
         assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr
     proc = run_cli("lift", str(source), "-o", str(tmp_path / "t.npz"),
                    "--model", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "nowhere" in proc.stderr
 
 
-def test_root_from_the_hips_when_the_pelvis_keypoint_is_missing(model_dir: Path) -> None:
+def test_root_from_the_hips_when_the_pelvis_keypoint_is_missing(small_model: Path) -> None:
     kp = sample_keypoints(T=12)
     kp.keypoints[2], kp.scores[2], kp.valid[2] = kp.keypoints[1], kp.scores[1], True
     kp.scores[:, 0] = 0.0
     kp.keypoints[:, 0] = np.nan
-    take = Lifter(model_dir).lift(kp.check(), LiftOptions(hypotheses=2))
+    take = Lifter(small_model).lift(kp.check(), LiftOptions(hypotheses=2))
     assert take.valid.all() and np.isfinite(take.hypotheses).all()
     # The root's image position is the midpoint of the hips.
     hips = 0.5 * (kp.keypoints[:, 1] + kp.keypoints[:, 4])

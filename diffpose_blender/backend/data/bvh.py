@@ -24,7 +24,7 @@ import numpy as np
 
 from ...core.errors import DiffPoseError, PathLike
 from .kinematics import NativeMotion, euler_matrix
-from .textfile import read_text
+from .textfile import check_numbers, read_text
 
 _ROT = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}
 _POS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}
@@ -240,14 +240,7 @@ def _frame_values(path: PathLike, lines: list[str], first: int, n_frames: int,
         if len(parts) != n_channels:
             raise DiffPoseError.at(path, *where, expected=(
                 f"{n_channels} values (one per channel), got {len(parts)}"))
-        for part in parts:
-            try:
-                ok = np.isfinite(float(part))
-            except ValueError:
-                ok = False
-            if not ok:
-                raise DiffPoseError.at(path, *where,
-                                       expected=f"finite numbers, got '{part[:20]}'")
+        check_numbers(path, parts, *where)
     if len(body) < n_frames:
         raise DiffPoseError.at(path, f"line {first + len(body) + 1}", expected=(
             f"{n_frames} frame lines ('Frames: {n_frames}'), but the file ends after "

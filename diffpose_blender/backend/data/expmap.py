@@ -31,7 +31,7 @@ import numpy as np
 
 from ...core.errors import DiffPoseError, PathLike
 from .kinematics import NativeMotion, expmap_matrix
-from .textfile import read_text
+from .textfile import check_numbers, read_text
 
 #: Names for the 38 joints of the CMU exp-map skeleton. The JSON has none; its parents
 #: and offsets are, joint for joint, those of the cgspeed MotionBuilder-friendly BVH of
@@ -68,14 +68,7 @@ def _read_table(path: PathLike, n_cols: int) -> np.ndarray:
         if len(parts) != n_cols:
             raise DiffPoseError.at(path, f"line {n}", f"frame {n - 1}",
                                    expected=f"{n_cols} comma-separated values, got {len(parts)}")
-        for part in parts:
-            try:
-                ok = np.isfinite(float(part))
-            except ValueError:
-                ok = False
-            if not ok:
-                raise DiffPoseError.at(path, f"line {n}", f"frame {n - 1}",
-                                       expected=f"finite numbers, got '{part.strip()[:20]}'")
+        check_numbers(path, parts, f"line {n}", f"frame {n - 1}")
     raise DiffPoseError.at(path, expected=f"{n_cols} comma-separated numbers per line")
 
 

@@ -12,6 +12,8 @@ import gzip
 import zlib
 from pathlib import Path
 
+import numpy as np
+
 from ...core.errors import DiffPoseError, PathLike
 
 
@@ -29,3 +31,16 @@ def read_text(path: PathLike) -> str:
         except (OSError, EOFError, zlib.error) as exc:
             raise DiffPoseError.at(p, expected=f"a complete gzip stream ({exc})") from None
     return raw.decode("latin-1")
+
+
+def check_numbers(path: PathLike, parts: list[str], *where: str) -> None:
+    """Raise `DiffPoseError` at `where` unless every text in `parts` is a finite number.
+    Used after a fast bulk parse failed, to name the exact value that broke it."""
+    for part in parts:
+        try:
+            ok = bool(np.isfinite(float(part)))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise DiffPoseError.at(path, *where,
+                                   expected=f"finite numbers, got '{part.strip()[:20]}'")
