@@ -80,13 +80,15 @@ def _image_size(kp: Keypoints2D) -> tuple[tuple[int, int], bool]:
     return (max(int(math.ceil(w)), 2), max(int(math.ceil(h)), 2)), True
 
 
-def _roots(kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
-    """Root pixel (T, 2) and whether it is known (T,)."""
+def _roots(keypoints: np.ndarray, scores: np.ndarray, valid: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Root pixel (T, 2) and whether it is known (T,), from keypoints (T, J, 2) px,
+    scores (T, J) and valid (T,)."""
     j = SKELETON.index
-    pel = kp.keypoints[:, 0]
-    hips = 0.5 * (kp.keypoints[:, j["l_hip"]] + kp.keypoints[:, j["r_hip"]])
-    has_pel = kp.valid & (kp.scores[:, 0] > 0)
-    has_hips = kp.valid & (kp.scores[:, j["l_hip"]] > 0) & (kp.scores[:, j["r_hip"]] > 0)
+    pel = keypoints[:, 0]
+    hips = 0.5 * (keypoints[:, j["l_hip"]] + keypoints[:, j["r_hip"]])
+    has_pel = valid & (scores[:, 0] > 0)
+    has_hips = valid & (scores[:, j["l_hip"]] > 0) & (scores[:, j["r_hip"]] > 0)
     root = np.where(has_pel[:, None], pel, hips)
     return root, has_pel | has_hips
 
@@ -97,7 +99,7 @@ def bridge_gaps(kp: Keypoints2D, fps: float) -> tuple[np.ndarray, np.ndarray, np
     short gaps (see module docstring)."""
     keypoints = kp.keypoints.copy()
     scores = np.where(kp.valid[:, None], kp.scores, 0.0)
-    _, has_root = _roots(kp)
+    _, has_root = _roots(kp.keypoints, kp.scores, kp.valid)
     valid = has_root.copy()
     gap_filled = np.zeros_like(valid)
     max_gap = max(1, int(round(MAX_GAP_SECONDS * fps)))
@@ -180,8 +182,8 @@ class Lifter:
                                                        "pelvis or both hips")
         T = len(keypoints)
         uv = posespace.normalise_image(keypoints, image_size, focal)       # (T, J, 2)
-        root_px, has_root = _roots(Keypoints2D(keypoints, scores, valid, fps, image_size,
-                                               kp.source))
+        # Recomputed after bridging: bridged frames get their root from bridged joints.
+        root_px, _ = _roots(keypoints, scores, valid)
         root_uv = posespace.normalise_image(root_px, image_size, focal)
         # Invalid frames borrow the nearest valid root so the windows stay finite.
         idx = np.flatnonzero(valid)
