@@ -77,7 +77,11 @@ def test_ddim_step_with_perfect_prediction_follows_the_forward_path() -> None:
     h20, pred = sched.step(h40, x0, 40, 20, mu, torch.linalg.inv(chol), chol, eta=0.0)
     expected = sched.q_sample(x0, mu, chol, eps, torch.full((4,), 20))
     torch.testing.assert_close(h20, expected, atol=1e-4, rtol=1e-4)
-    assert sched.timesteps(5) == [50, 40, 30, 20, 10, 0]
+    assert sched.timesteps(5, "uniform") == [50, 40, 30, 20, 10, 0]
+    assert sched.timesteps(5) == [50, 32, 18, 8, 2, 0]
+    # More sample steps than the rounding can tell apart still give distinct steps.
+    ks = GMMDiffusionSchedule(10).timesteps(10)
+    assert ks == sorted(set(ks), reverse=True) and ks[-1] == 0 and len(ks) == 11
 
 
 def test_initial_distribution_widths_follow_confidence() -> None:
@@ -143,3 +147,54 @@ def test_heatmap_mixture_with_keypoint_fallback_per_joint() -> None:
     torch.testing.assert_close(mu[0, 5, :2], keyp[1][0, 5])
     assert float(weights[0, 5, 2]) == 0.0
     torch.testing.assert_close(mu[0, 7], heat[1][0, 7])
+
+
+def test_hypotheses_are_trajectories_when_noise_is_shared_over_the_window() -> None:
+    """With the same 2D pose in every frame, a hypothesis drawn with trajectory noise
+    barely moves from frame to frame; independent per-frame noise makes it jump."""
+    from dataclasses import replace
+
+    xy = (torch.randn(1, 1, SMALL.joints, 2) * 0.3).expand(1, SMALL.window, SMALL.joints, 2)
+    scores = torch.full((1, SMALL.window, SMALL.joints), 0.8)
+    steps = []
+    for shared in (True, False):
+        torch.manual_seed(0)
+        model = DiffPoseModel(replace(SMALL, trajectory_noise=shared)).eval()
+        hyp = model.sample(xy.contiguous(), scores, torch.zeros(1), hypotheses=4, steps=4,
+                           generator=torch.Generator().manual_seed(3))
+        steps.append(float(torch.linalg.norm(hyp[:, 1:] - hyp[:, :-1], dim=-1).mean()))
+        spread = float(torch.linalg.norm(hyp - hyp.mean(2, keepdim=True), dim=-1).mean())
+        assert spread > 0.01                        # the hypotheses still differ
+    assert steps[0] < 0.25 * steps[1]
+
+
+def test_components_drawn_at_one_uniform_value_stay_put_as_weights_drift() -> None:
+    weights = torch.tensor([[0.70, 0.30], [0.65, 0.35], [0.0, 1.0]])
+    means = torch.arange(6, dtype=torch.float32).reshape(1, 2, 3).expand(3, 2, 3)
+    chol = torch.eye(3).expand(3, 2, 3, 3)
+    mu, _ = initial.pick_components(weights, means, chol, u=torch.tensor(0.5))
+    torch.testing.assert_close(mu[:2], means[:2, 0])        # same component while it can
+    torch.testing.assert_close(mu[2], means[2, 1])          # never a zero-weight one
+    mu, _ = initial.pick_components(weights, means, chol, u=torch.tensor(0.0))
+    torch.testing.assert_close(mu[2], means[2, 1])
+
+
+def test_long_occlusions_hide_a_joint_or_limb_over_a_span_never_the_root() -> None:
+    from diffpose_blender.backend.data.augment import occlude
+
+    rng = np.random.default_rng(1)
+    scores = np.full((400, 27, SKELETON.num_joints), 0.9)
+    out = occlude(rng, scores, probability=0.5)
+    assert np.all(out[..., 0] == 0.9) and np.all(scores == 0.9)
+    hidden_windows = np.flatnonzero((out == 0).any(axis=(1, 2)))
+    assert 150 < len(hidden_windows) < 250
+    for i in hidden_windows:
+        frames = np.flatnonzero((out[i] == 0).any(axis=1))
+        assert len(frames) >= 9 and np.all(np.diff(frames) == 1)     # one span
+        joints = set(np.flatnonzero((out[i] == 0).any(axis=0)).tolist())
+        top = min(joints)
+        for j in joints - {top}:                  # the rest are descendants of the first
+            p = SKELETON.parents[j]
+            while p not in (top, -1):
+                p = SKELETON.parents[p]
+            assert p == top

@@ -120,3 +120,28 @@ def detector_offsets(rng: np.random.Generator, windows: np.ndarray) -> np.ndarra
     # The pelvis a detector reports is the midpoint of its hips.
     out[:, :, 0] = 0.5 * (out[:, :, _J["l_hip"]] + out[:, :, _J["r_hip"]])
     return out
+
+
+def occlude(rng: np.random.Generator, scores: np.ndarray, probability: float) -> np.ndarray:
+    """Long occlusions: in a fraction `probability` of windows, one non-root joint (half
+    of the time with everything below it, such as a forearm and hand behind the body)
+    loses its detection for a span of 9 frames up to the whole window.
+
+    The detector-like noise only hides joints for short spans, so without this the model
+    never sees a joint that the window does not locate at all, and learns to be as sure
+    of such a joint as of a visible one. scores (B, T, J) -> copy with 0 where hidden.
+    """
+    out = scores.copy()
+    b, t, j = scores.shape
+    parents = SKELETON.parents[:j]
+    for i in np.flatnonzero(rng.random(b) < probability):
+        joint = int(rng.integers(1, j))
+        hidden = {joint}
+        if rng.random() < 0.5:
+            for c in range(j):                # parents come before children
+                if parents[c] in hidden:
+                    hidden.add(c)
+        span = int(rng.integers(min(9, t), t + 1))
+        start = int(rng.integers(0, t - span + 1))
+        out[i, start:start + span, sorted(hidden)] = 0.0
+    return out

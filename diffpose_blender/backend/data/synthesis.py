@@ -64,6 +64,8 @@ def make_batch(rng: np.random.Generator, clips: list[np.ndarray], count: int, le
     outside = (px[..., 0] < 0) | (px[..., 0] >= w) | (px[..., 1] < 0) | (px[..., 1] >= h)
     outside[..., 0] = False
     scores = np.where(outside, 0.0, scores)
+    if augment_data:
+        scores = augment.occlude(rng, scores, probability=0.3)
 
     f = cams.focal_px[:, None, None, None]
     centre = (cams.image_size / 2.0)[:, None, None, :]

@@ -25,6 +25,9 @@ class ModelConfig:
     diffusion_steps: int = 50        # K in training
     sample_steps: int = 5            # respaced steps at inference
     eta: float = 1.0                 # 0 = deterministic DDIM, 1 = DDPM-like sampling noise
+    step_spacing: str = "quadratic"  # respacing of the sample steps (schedule.timesteps)
+    trajectory_noise: bool = True    # a hypothesis's noise is shared by a window's frames
+    denoiser_sees_2d: bool = True    # the denoiser also gets the 2D keypoints and scores
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 

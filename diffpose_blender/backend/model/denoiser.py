@@ -49,16 +49,27 @@ class Denoiser(nn.Module):
         self.step_dim = 64
         self.cond = nn.Sequential(nn.Linear(cfg.context_dim + self.step_dim, hidden),
                                   nn.GELU())
-        self.inp = nn.Linear(cfg.joints * 3 + cfg.context_dim, hidden)
+        # The 2D evidence itself (x, y, confidence per joint) beside the noisy pose and
+        # the context feature: the context is a compressed summary of the window, and the
+        # baseline's head gets the keypoints too, so both see the same inputs.
+        obs = cfg.joints * 3 if cfg.denoiser_sees_2d else 0
+        self.inp = nn.Linear(cfg.joints * 3 + cfg.context_dim + obs, hidden)
         self.blocks = nn.ModuleList(_FiLMBlock(hidden, hidden)
                                     for _ in range(cfg.denoiser_blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, cfg.joints * 3))
 
-    def forward(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """h (..., J, 3) noisy pose; context (..., C); k (...) steps. Returns x0 (..., J, 3)."""
+    def forward(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
+                obs: torch.Tensor | None = None) -> torch.Tensor:
+        """h (..., J, 3) noisy pose; context (..., C); k (...) steps; obs (..., J, 3) the
+        2D keypoints and their scores (used when `denoiser_sees_2d`). Returns x0."""
         emb = step_embedding(k, self.step_dim, self.cfg.diffusion_steps)
         cond = self.cond(torch.cat([context, emb], dim=-1))
-        x = self.inp(torch.cat([h.flatten(-2), context], dim=-1))
+        parts = [h.flatten(-2), context]
+        if self.cfg.denoiser_sees_2d:
+            if obs is None:
+                raise ValueError("this denoiser needs the 2D observation")
+            parts.append(obs.flatten(-2))
+        x = self.inp(torch.cat(parts, dim=-1))
         for block in self.blocks:
             x = block(x, cond)
         # Residual on the input pose: the network predicts a correction to h.

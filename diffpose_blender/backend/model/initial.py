@@ -130,11 +130,21 @@ def merge(first: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
 
 
 def pick_components(weights: torch.Tensor, means: torch.Tensor, chol: torch.Tensor,
-                    generator: torch.Generator | None = None
+                    generator: torch.Generator | None = None, u: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw one component per joint: returns its mean (..., J, 3) and chol (..., J, 3, 3)."""
-    flat = weights.reshape(-1, weights.shape[-1])
-    idx = torch.multinomial(flat, 1, generator=generator).reshape(weights.shape[:-1])
+    """Draw one component per joint: returns its mean (..., J, 3) and chol (..., J, 3, 3).
+
+    The draw inverts the mixture's cumulative weights at `u` (uniform in [0, 1),
+    broadcastable to weights[..., 0]; drawn from `generator` when not given). Sharing `u`
+    across frames keeps a hypothesis on the same component while the weights change
+    little, so it stays one coherent trajectory.
+    """
+    if u is None:
+        u = torch.rand(weights.shape[:-1], generator=generator, dtype=weights.dtype,
+                       device=weights.device)
+    cdf = torch.cumsum(weights / weights.sum(-1, keepdim=True).clamp(min=1e-12), dim=-1)
+    u = u.expand(weights.shape[:-1])
+    idx = (cdf <= u[..., None]).sum(-1).clamp(max=weights.shape[-1] - 1)
     mu = torch.gather(means, -2, idx[..., None, None].expand(*idx.shape, 1, 3))[..., 0, :]
     L = torch.gather(chol, -3, idx[..., None, None, None].expand(*idx.shape, 1, 3, 3))
     return mu, L[..., 0, :, :]

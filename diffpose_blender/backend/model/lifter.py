@@ -29,6 +29,11 @@ def depth_nll(mean: torch.Tensor, logstd: torch.Tensor, target: torch.Tensor) ->
     return (0.5 * z ** 2 + logstd)[..., 1:].mean()
 
 
+def observation(xy: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The 2D evidence per joint as the denoiser reads it: (..., J, 3) = x, y, score."""
+    return torch.cat([xy * (scores > 0)[..., None], scores[..., None]], dim=-1)
+
+
 class DiffPoseModel(nn.Module):
     kind = "diffpose"
 
@@ -67,7 +72,7 @@ class DiffPoseModel(nn.Module):
                           generator=generator)
         eps = torch.randn(target.shape, generator=generator)
         h = self.schedule.q_sample(target, mu, L, eps, k)
-        x0 = self.denoiser(h, context, k)
+        x0 = self.denoiser(h, context, k, observation(xy, scores))
         pose_loss = mpjpe(x0, target)
         nll = depth_nll(d_mean, d_logstd, target[..., 2])
         total = pose_loss + 0.1 * nll
@@ -86,18 +91,30 @@ class DiffPoseModel(nn.Module):
         def rep(x: torch.Tensor) -> torch.Tensor:      # (B, T, ...) -> (B, T, N, ...)
             return x.unsqueeze(2).expand(x.shape[0], x.shape[1], n, *x.shape[2:])
 
-        mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), generator)
+        b, t, j = weights.shape[:3]
+        # Noise per hypothesis: shared by the frames of the window (trajectory_noise), so
+        # hypothesis i is one coherent motion rather than independent draws per frame,
+        # which would make the mean of N jitter.
+        shape = (b, 1 if self.cfg.trajectory_noise else t, n, j)
+
+        def noise() -> torch.Tensor:
+            return torch.randn(*shape, 3, generator=generator).expand(b, t, n, j, 3)
+
+        u = torch.rand(shape, generator=generator).expand(b, t, n, j)
+        mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), u=u)
         L_inv = torch.linalg.inv(L)
         ctx = rep(context)
-        h = mu + (L @ torch.randn(mu.shape, generator=generator)[..., None])[..., 0]
-        ks = self.schedule.timesteps(steps)
+        obs = rep(observation(xy, scores))
+        h = mu + (L @ noise()[..., None])[..., 0]
+        ks = self.schedule.timesteps(steps, self.cfg.step_spacing)
+        eta = self.cfg.eta if eta is None else eta
         x0 = h
         for k, k_prev in zip(ks[:-1], ks[1:]):
             kk = torch.full(h.shape[:3], k, dtype=torch.long)
-            x0 = self.denoiser(h, ctx, kk)
+            x0 = self.denoiser(h, ctx, kk, obs)
             x0[..., 0, :] = 0.0
-            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L,
-                                       self.cfg.eta if eta is None else eta, generator)
+            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L, eta,
+                                       noise() if eta > 0 and k_prev > 0 else None)
         return x0
 
 

@@ -38,17 +38,36 @@ class GMMDiffusionSchedule:
         noise = (chol @ eps[..., None])[..., 0]
         return a.sqrt() * x0 + (1 - a.sqrt()) * mu + (1 - a).sqrt() * noise
 
-    def timesteps(self, sample_steps: int) -> list[int]:
-        """Respaced steps K = k_0 > k_1 > ... > 0 for `sample_steps` denoising calls."""
+    def timesteps(self, sample_steps: int, spacing: str = "quadratic") -> list[int]:
+        """Respaced steps K = k_0 > k_1 > ... > 0 for `sample_steps` denoising calls.
+
+        "uniform" spaces them evenly. "quadratic" (the DDIM paper's other skip type)
+        crowds them near the clean end, so the last denoising call starts from a nearly
+        clean sample: the final prediction then keeps the spread of the samples instead
+        of shrinking every hypothesis toward the conditional mean, as one big last step
+        from a noisy sample does.
+        """
         n = max(1, min(sample_steps, self.steps))
-        return [round(self.steps * (n - i) / n) for i in range(n)] + [0]
+        if spacing == "uniform":
+            ks = [round(self.steps * (n - i) / n) for i in range(n)]
+        elif spacing == "quadratic":
+            # At least n - i, so the n steps stay distinct down to 1.
+            ks = [max(n - i, round(self.steps * ((n - i) / n) ** 2)) for i in range(n)]
+        else:
+            raise ValueError(f"step spacing {spacing!r}; expected uniform or quadratic")
+        # Distinct and decreasing even when rounding collides at the clean end.
+        out: list[int] = []
+        for k in ks:
+            out.append(k if not out else min(k, out[-1] - 1))
+        return out + [0]
 
     def step(self, h: torch.Tensor, x0_pred: torch.Tensor, k: int, k_prev: int,
              mu: torch.Tensor, chol_inv: torch.Tensor, chol: torch.Tensor, eta: float,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One reverse step from k to k_prev < k. Returns (h_prev, x0_pred).
 
-        eta = 0 is deterministic DDIM; eta = 1 adds the DDPM posterior's noise.
+        eta = 0 is deterministic DDIM; eta = 1 adds the DDPM posterior's noise, `noise`
+        (standard normal, broadcastable to h; required when eta > 0).
         """
         a = self.alpha_bar[k].item()
         a_prev = self.alpha_bar[k_prev].item()
@@ -61,7 +80,8 @@ class GMMDiffusionSchedule:
             if a > 0 else eta * math.sqrt(max(1 - a_prev, 0.0))
         z_prev = math.sqrt(a_prev) * z0 + math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
         if sigma > 0:
-            z_prev = z_prev + sigma * torch.randn(z.shape, generator=generator,
-                                                  dtype=z.dtype, device=z.device)
+            if noise is None:
+                raise ValueError("eta > 0 needs sampling noise")
+            z_prev = z_prev + sigma * noise
         h_prev = (chol @ z_prev[..., None])[..., 0] + mu
         return h_prev, x0_pred
