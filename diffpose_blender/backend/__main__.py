@@ -4,6 +4,9 @@
     python -m diffpose_blender.backend lift INPUT|VIDEO -o take.npz [--hypotheses N] [--steps K]
                                        [--seed S] [--device auto|cpu|cuda]
                                        [--fov DEG | --focal-px F] [--height M]
+    python -m diffpose_blender.backend smooth TAKE -o TAKE [--method none|butterworth|savgol|spline]
+                                       [--cutoff HZ] [--trajectory-cutoff HZ] [--window N]
+                                       [--strength S] [--keep-bone-lengths]
     python -m diffpose_blender.backend train [--minutes M] -o bundled_models/NAME
     python -m diffpose_blender.backend evaluate [--model NAME]
 
@@ -83,6 +86,26 @@ def cmd_lift(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smooth(args: argparse.Namespace) -> int:
+    from ..core.take import read_take, write_take
+    from .smooth import SmoothOptions, smooth_take
+
+    take = read_take(args.take)
+    options = SmoothOptions(
+        method=args.method, cutoff_hz=args.cutoff,
+        trajectory_cutoff_hz=args.trajectory_cutoff, window=args.window,
+        strength=args.strength, bone_lengths=not args.keep_bone_lengths)
+    try:
+        out = smooth_take(take, options)
+    except DiffPoseError as exc:
+        raise DiffPoseError(f"{args.take}: {exc}") from None
+    write_take(args.output, out)
+    rec = out.params["smoothing"]
+    print(f"wrote {args.output}: {rec['method']} smoothing of {take.num_frames} frames "
+          f"({rec['runs']} runs of valid frames, {rec['unsmoothed_runs']} too short)")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .model.config import TrainConfig
     from .train import train
@@ -110,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ..core.resources import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="python -m diffpose_blender.backend",
-                                     description="DiffPose backend: detect, lift, train, "
-                                                 "evaluate")
+                                     description="DiffPose backend: detect, lift, smooth, "
+                                                 "train, evaluate")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("detect", help="video -> 2D keypoints (.npz) with BlazePose")
@@ -138,6 +161,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None, help="frame rate if the file lacks it")
     p.add_argument("--height", type=float, default=1.70, help="subject height in metres")
     p.set_defaults(func=cmd_lift)
+
+    from .smooth import DEFAULT_OPTIONS, METHODS
+
+    d = DEFAULT_OPTIONS
+    p = sub.add_parser("smooth", help="smooth a take over time (writes a new take)")
+    p.add_argument("take", help="take file (.npz) to read")
+    p.add_argument("-o", "--output", required=True, help="take file to write (may be the "
+                                                         "same path)")
+    p.add_argument("--method", default=d.method, choices=METHODS,
+                   help=f"default {d.method}")
+    p.add_argument("--cutoff", type=float, default=d.cutoff_hz,
+                   help=f"butterworth/spline cutoff in Hz (default {d.cutoff_hz})")
+    p.add_argument("--trajectory-cutoff", type=float, default=d.trajectory_cutoff_hz,
+                   help=f"cutoff for the root trajectory in Hz (default "
+                        f"{d.trajectory_cutoff_hz})")
+    p.add_argument("--window", type=int, default=d.window,
+                   help="savgol window in frames, odd (default: 0.3 s worth)")
+    p.add_argument("--strength", type=float, default=d.strength,
+                   help=f"spline: how much the spread lowers a frame's weight, 0 = not "
+                        f"at all (default {d.strength})")
+    p.add_argument("--keep-bone-lengths", action="store_true",
+                   help="do not make bone lengths constant over the clip")
+    p.set_defaults(func=cmd_smooth)
 
     p = sub.add_parser("train", help="train DiffPose and the baseline on the mocap corpus")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
