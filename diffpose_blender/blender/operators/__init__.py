@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from . import export
 from .source import DIFFPOSE_OT_load_source
 
-CLASSES: tuple[type, ...] = (DIFFPOSE_OT_load_source,)
+CLASSES: tuple[type, ...] = (
+    DIFFPOSE_OT_load_source,
+    *export.classes,
+)
