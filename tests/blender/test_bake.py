@@ -1,0 +1,317 @@
+"""Baking retargeted motion onto real rigs: the keys Blender evaluates are the motion.
+
+The writer is checked against forward kinematics done here in numpy from the rig's rest
+pose (`rest_rig`) and the rotations baked: what Blender poses at every frame must match,
+whatever the bone's rotation mode (quaternion, the BVH importer's Euler orders,
+axis-angle), on every rig family. Then: one new action per bake, the existing action,
+rest pose and rolls untouched, and bad input refused with the scene unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import bpy
+import numpy as np
+import pytest
+
+from diffpose_blender.blender import animdata
+from diffpose_blender.blender.bake import bake, quaternions_to_axis_angle
+from diffpose_blender.blender.rigdata import check_target, rest_rig
+from diffpose_blender.core.errors import DiffPoseError
+from diffpose_blender.core.rig import RestRig
+from tests.blender import rigs
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A `RetargetResult`-shaped motion (the fields `bake` reads)."""
+
+    bone_names: tuple[str, ...]
+    rotations: np.ndarray  # (T, B, 4) w, x, y, z
+    root_bone: str
+    root_location: np.ndarray  # (T, 3)
+    frames: np.ndarray  # (T,)
+    spread: np.ndarray  # (T, B) metres
+    report: tuple[str, ...] = field(default=())
+
+
+def _axis_angle_quats(axes: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """axes (B, 3) unit, angles (T, B) radians -> (T, B, 4) w, x, y, z."""
+    half = angles[..., None] / 2.0
+    return np.concatenate((np.cos(half), np.sin(half) * axes[None]), axis=-1)
+
+
+def known_motion(rig: RestRig, bone_names: tuple[str, ...], frames: int = 40,
+                 seed: int = 0) -> Motion:
+    """Every bone swings about its own random axis by up to ±60°, out of phase; the
+    root also walks forward 2 m and bobs. Spread rises from 0 to 12 cm over the clip."""
+    rng = np.random.default_rng(seed)
+    axes = rng.normal(size=(len(bone_names), 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    t = np.arange(frames)[:, None]
+    angles = np.radians(60.0) * np.sin(2 * np.pi * t / frames + rng.uniform(0, 6, len(bone_names)))
+    root = bone_names[0]
+    s = np.linspace(0.0, 1.0, frames)
+    location = np.column_stack((0.1 * np.sin(4 * s), 2.0 * s, 0.05 * np.cos(8 * s)))
+    spread = np.broadcast_to(np.linspace(0.0, 0.12, frames)[:, None],
+                             (frames, len(bone_names))).copy()
+    return Motion(bone_names, _axis_angle_quats(axes, angles), root, location,
+                  np.arange(frames), spread)
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def expected_pose(rig: RestRig, motion: Motion, t: int) -> dict[str, np.ndarray]:
+    """Armature-space (4, 4) pose matrix of every bone at frame index t, by FK in numpy:
+    pose[b] = pose[parent] @ rest[parent]^-1 @ rest[b] @ T(location) @ R(rotation)."""
+    index = {n: i for i, n in enumerate(motion.bone_names)}
+    pose: dict[str, np.ndarray] = {}
+    for bone in rig.bones:
+        rest = np.eye(4)
+        rest[:3, :3], rest[:3, 3] = bone.matrix, bone.head
+        basis = np.eye(4)
+        if bone.name in index:
+            basis[:3, :3] = _quat_matrix(motion.rotations[t, index[bone.name]])
+        if bone.name == motion.root_bone and not bone.use_connect:
+            basis[:3, 3] = motion.root_location[t]
+        if bone.parent is None:
+            pose[bone.name] = rest @ basis
+        else:
+            parent = rig.bone(bone.parent)
+            prest = np.eye(4)
+            prest[:3, :3], prest[:3, 3] = parent.matrix, parent.head
+            pose[bone.name] = pose[bone.parent] @ np.linalg.inv(prest) @ rest @ basis
+    return pose
+
+
+@pytest.fixture(scope="module")
+def rigs_blend(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("rigs") / "rigs.blend"
+    return path, rigs.build_all(path)
+
+
+@pytest.fixture
+def scene(rigs_blend: tuple[Path, dict[str, str]]) -> Iterator[dict[str, bpy.types.Object]]:
+    """A fresh copy of the rigs file: family -> armature object."""
+    path, names = rigs_blend
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    yield {family: bpy.data.objects[name] for family, name in names.items()}
+
+
+# Families whose bones have no constraints or drivers, so the pose is plain FK.
+FK_FAMILIES = ("rigify_metarig", "mixamo", "makehuman_game_engine", "ue5", "vrm0", "vrm1",
+               "smplx", "bvh_cmu")
+
+
+def _snapshot_rest(obj: bpy.types.Object) -> dict[str, tuple[np.ndarray, ...]]:
+    return {b.name: (np.array(b.matrix_local), np.array(b.head_local),
+                     np.array(b.tail_local)) for b in obj.data.bones}
+
+
+def _snapshot_action(action: bpy.types.Action, obj: bpy.types.Object) -> list[tuple]:
+    out = []
+    for fc in animdata.fcurves_for(action, obj):
+        co = np.zeros(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out.append((fc.data_path, fc.array_index, co.tobytes()))
+    return out
+
+
+@pytest.mark.parametrize("family", FK_FAMILIES)
+def test_baked_keys_pose_the_rig(scene: dict[str, bpy.types.Object], family: str) -> None:
+    obj = scene[family]
+    rig = rest_rig(obj)
+    modes_before = {pb.name: pb.rotation_mode for pb in obj.pose.bones}
+    rest_before = _snapshot_rest(obj)
+    motion = known_motion(rig, rig.names())
+    action = bake(obj, motion, "known motion", start_frame=10, colors=False)
+
+    assert obj.animation_data.action == action
+    fcurves = list(animdata.fcurves_for(action, obj))
+    # One curve per channel of each bone's own rotation mode, plus the root's location.
+    channels = {"QUATERNION": 4, "AXIS_ANGLE": 4}
+    expected = sum(channels.get(m, 3) for m in modes_before.values()) + 3
+    assert len(fcurves) == expected
+    for fc in fcurves:
+        assert len(fc.keyframe_points) == 40
+        assert fc.group is not None and fc.data_path.startswith(
+            f'pose.bones["{fc.group.name}"]')
+        assert fc.keyframe_points[0].co[0] == 10 and fc.keyframe_points[-1].co[0] == 49
+
+    errors = []
+    for t in (0, 7, 13, 26, 39):
+        bpy.context.scene.frame_set(10 + t)
+        want = expected_pose(rig, motion, t)
+        for pb in obj.pose.bones:
+            errors.append(np.abs(np.array(pb.matrix) - want[pb.name]).max())
+    # float32 keys: ~1e-6 per bone, accumulated down chains of up to ~25 bones.
+    assert max(errors) < 1e-4, f"{family}: worst matrix entry off by {max(errors):.2e}"
+    assert {pb.name: pb.rotation_mode for pb in obj.pose.bones} == modes_before
+    after = _snapshot_rest(obj)
+    assert all(np.array_equal(a, b) for n in rest_before
+               for a, b in zip(rest_before[n], after[n]))
+
+
+def test_euler_keys_are_continuous(scene: dict[str, bpy.types.Object]) -> None:
+    # The BVH importer's bones use Euler ZYX: two full turns must not wrap at ±180°.
+    obj = scene["bvh_cmu"]
+    rig = rest_rig(obj)
+    names = rig.names()
+    frames = 200
+    angle = np.linspace(0.0, 4 * np.pi, frames)[:, None].repeat(len(names), axis=1)
+    axes = np.tile(np.array([[0.3, 0.9, 0.3]]) / np.linalg.norm([0.3, 0.9, 0.3]),
+                   (len(names), 1))
+    motion = Motion(names, _axis_angle_quats(axes, angle), names[0], np.zeros((frames, 3)),
+                    np.arange(frames), np.zeros((frames, len(names))))
+    action = bake(obj, motion, "spin", colors=False)
+    for fc in animdata.fcurves_for(action, obj):
+        co = np.zeros(2 * frames, dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        steps = np.abs(np.diff(co[1::2]))
+        assert steps.max() < np.radians(20), (fc.data_path, fc.array_index, steps.max())
+
+
+def test_axis_angle_mode(scene: dict[str, bpy.types.Object]) -> None:
+    obj = scene["vrm1"]
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "AXIS_ANGLE"
+    rig = rest_rig(obj)
+    motion = known_motion(rig, rig.names(), seed=3)
+    bake(obj, motion, "axis angle", colors=False)
+    for t in (0, 21):
+        bpy.context.scene.frame_set(1 + t)
+        want = expected_pose(rig, motion, t)
+        worst = max(np.abs(np.array(pb.matrix) - want[pb.name]).max() for pb in obj.pose.bones)
+        assert worst < 1e-4
+    # At rest the axis is undefined: Blender's default +Y is kept, the angle is 0.
+    still = quaternions_to_axis_angle(np.array([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    assert np.allclose(still, [[0, 0, 1, 0], [0, 0, 1, 0]])
+
+
+def test_new_action_per_bake_and_existing_action_untouched(
+        scene: dict[str, bpy.types.Object]) -> None:
+    obj = scene["bvh_cmu"]
+    imported = obj.animation_data.action
+    assert imported is not None
+    before = _snapshot_action(imported, obj)
+    rig = rest_rig(obj)
+    motion = known_motion(rig, rig.names()[:5])
+    first = bake(obj, motion, "walk_take")
+    second = bake(obj, motion, "walk_take")
+    assert first.name == "walk_take" and second.name == "walk_take.001"
+    assert obj.animation_data.action == second
+    if animdata.SLOTTED_ACTIONS:
+        assert obj.animation_data.action_slot == second.slots[0]
+        assert second.slots[0].target_id_type == "OBJECT"
+    # The importer's action: still there, same keys, kept by a fake user now that the
+    # rig no longer uses it.
+    assert bpy.data.actions.get(imported.name) == imported
+    assert imported.use_fake_user and first.use_fake_user
+    assert _snapshot_action(imported, obj) == before
+
+
+def test_rigify_generated_rig_keys(scene: dict[str, bpy.types.Object]) -> None:
+    # The generated rig's controls mix quaternion and three Euler orders; bake onto its
+    # FK controls and read the local rotations back.
+    obj = scene["rigify_generated"]
+    rig = rest_rig(obj)
+    controls = ("torso", "hips", "chest", "thigh_fk.L", "shin_fk.L", "foot_fk.L",
+                "upper_arm_fk.R", "forearm_fk.R", "hand_fk.R", "neck", "head")
+    motion = known_motion(rig, controls, seed=5)
+    bake(obj, motion, "rigify")
+    for t in (3, 30):
+        bpy.context.scene.frame_set(1 + t)
+        for b, name in enumerate(controls):
+            pb = obj.pose.bones[name]
+            got = np.array(pb.matrix_basis)[:3, :3]
+            assert np.abs(got - _quat_matrix(motion.rotations[t, b])).max() < 1e-5, name
+
+
+def test_bad_input_leaves_scene_unchanged(scene: dict[str, bpy.types.Object],
+                                          tmp_path: Path) -> None:
+    obj = scene["ue5"]
+    rig = rest_rig(obj)
+    motion = known_motion(rig, rig.names())
+    actions = set(bpy.data.actions)
+
+    mesh = bpy.data.objects.new("Plane", bpy.data.meshes.new("Plane"))
+    bpy.context.scene.collection.objects.link(mesh)
+    with pytest.raises(DiffPoseError, match="'Plane': expected an armature, got a mesh"):
+        bake(mesh, motion, "x")
+    with pytest.raises(DiffPoseError, match="no target armature"):
+        bake(None, motion, "x")
+
+    nan = Motion(motion.bone_names, motion.rotations.copy(), motion.root_bone,
+                 motion.root_location, motion.frames, motion.spread)
+    nan.rotations[17, 3] = np.nan
+    with pytest.raises(DiffPoseError, match="rotations, frame 17: expected finite"):
+        bake(obj, nan, "x")
+    wrong = Motion(("pelvis", "no_such_bone"), motion.rotations[:, :2], "pelvis",
+                   motion.root_location, motion.frames, motion.spread[:, :2])
+    with pytest.raises(DiffPoseError, match="no bone named 'no_such_bone'"):
+        bake(obj, wrong, "x")
+
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    try:
+        with pytest.raises(DiffPoseError, match="edit mode"):
+            bake(obj, motion, "x")
+    finally:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    assert set(bpy.data.actions) == actions
+    assert obj.animation_data is None or obj.animation_data.action is None
+    assert obj.pose.bones[0].color.palette == "DEFAULT"
+
+
+def test_linked_rig_is_refused(scene: dict[str, bpy.types.Object], tmp_path: Path) -> None:
+    library = tmp_path / "library.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(library), copy=True)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    with bpy.data.libraries.load(str(library), link=True) as (src, dst):
+        dst.objects = ["SK_Mannequin"]
+    linked = dst.objects[0]
+    bpy.context.scene.collection.objects.link(linked)
+    assert linked.library is not None
+    with pytest.raises(DiffPoseError, match="linked from .*library.blend"):
+        check_target(linked)
+    motion = known_motion(_rig_unchecked(linked), ("pelvis",))
+    with pytest.raises(DiffPoseError, match="linked"):
+        bake(linked, motion, "x")
+    assert len(bpy.data.actions) == 0
+
+
+def _rig_unchecked(obj: bpy.types.Object) -> RestRig:
+    from diffpose_blender.core.rig import RestBone
+
+    return RestRig(obj.name, tuple(
+        RestBone(b.name, b.parent.name if b.parent else None, np.array(b.head_local),
+                 np.array(b.tail_local), np.array(b.matrix_local)[:3, :3])
+        for b in obj.data.bones))
+
+
+def test_failed_write_removes_the_new_action(scene: dict[str, bpy.types.Object]) -> None:
+    # A failure after the rotations are written (here: a spread that is not numbers
+    # slipped past the checks, so the colour step fails) must leave no action behind,
+    # the rig's own action assigned and its colours as they were.
+    obj = scene["bvh_cmu"]
+    imported = obj.animation_data.action
+    rig = rest_rig(obj)
+    motion = known_motion(rig, rig.names()[:3])
+    broken = Motion(motion.bone_names, motion.rotations, motion.root_bone,
+                    motion.root_location, motion.frames,
+                    np.full(motion.spread.shape, "unknown"))
+    actions = set(bpy.data.actions)
+    with pytest.raises((ValueError, TypeError)):
+        bake(obj, broken, "broken")
+    assert set(bpy.data.actions) == actions
+    assert obj.animation_data.action == imported
+    assert "diffpose_saved_colors" not in obj
+
