@@ -27,7 +27,7 @@ import numpy as np
 SCALE_STOPS: tuple[tuple[float, tuple[float, float, float]], ...] = (
     (0.020, (0.10, 0.80, 0.10)),  # green
     (0.050, (0.95, 0.85, 0.10)),  # yellow
-    (0.100, (0.90, 0.10, 0.10)),  # red
+    (0.100, (0.95, 0.10, 0.10)),  # red
 )
 #: Colour where the spread is NaN or infinite.
 NO_ESTIMATE_RGB: tuple[float, float, float] = (0.5, 0.5, 0.5)
