@@ -51,23 +51,35 @@ def _check_result(obj: bpy.types.Object, result: RetargetResult) -> None:
     if rotations.shape != (num_frames, len(names), 4):
         raise DiffPoseError(f"{where}: rotations have shape {rotations.shape}, expected "
                             f"({num_frames}, {len(names)}, 4)")
-    if np.shape(result.root_location) != (num_frames, 3):
-        raise DiffPoseError(f"{where}: root_location has shape "
-                            f"{np.shape(result.root_location)}, expected ({num_frames}, 3)")
     if np.shape(result.spread) != (num_frames, len(names)):
         raise DiffPoseError(f"{where}: spread has shape {np.shape(result.spread)}, "
                             f"expected ({num_frames}, {len(names)})")
-    for key, array in (("rotations", rotations), ("root_location", result.root_location)):
+    locations = _locations(result)
+    for name, location in locations.items():
+        if np.shape(location) != (num_frames, 3):
+            raise DiffPoseError(f"{where}: location of '{name}' has shape "
+                                f"{np.shape(location)}, expected ({num_frames}, 3)")
+    for key, array in (("rotations", rotations),
+                       *((f"location of '{n}'", v) for n, v in locations.items())):
         bad = ~np.isfinite(np.asarray(array)).reshape(num_frames, -1).all(axis=1)
         if bad.any():
             raise DiffPoseError(f"{where}: {key}, frame {int(np.argmax(bad))}: expected "
                                 f"finite numbers, got NaN or infinity")
     pose = obj.pose
     assert pose is not None
-    missing = [n for n in (*names, result.root_bone) if n not in pose.bones]
+    missing = [n for n in (*names, *locations) if n not in pose.bones]
     if missing:
         raise DiffPoseError(f"{where}: the rig has no bone named "
                             f"{', '.join(repr(n) for n in missing[:5])}")
+
+
+def _locations(result: RetargetResult) -> dict[str, ArrayLike]:
+    """Bone -> (T, 3) ``pose_bone.location`` keys: the root bone's (root motion) and any
+    others the retarget poses by location (IK targets and poles)."""
+    out: dict[str, ArrayLike] = {result.root_bone: result.root_location}
+    for name, location in getattr(result, "bone_locations", {}).items():
+        out.setdefault(name, location)
+    return out
 
 
 def quaternions_to_euler(quats: NDArray[np.float64], order: EulerOrder
@@ -129,7 +141,8 @@ def bake(obj: bpy.types.Object | None, result: RetargetResult, action_name: str,
     """Bake `result` onto armature `obj` as a new action named (after) `action_name`.
 
     Keys go on scene frames ``start_frame + result.frames``: every driven bone's rotation
-    (in its own rotation mode), the root bone's location (metres, in its rest frame), and
+    (in its own rotation mode), the root bone's location (metres, in its rest frame) and
+    those of other located bones (``result.bone_locations``: IK targets, poles), and
     with `colors` each driven bone's custom colour from its spread (`core.colors`).
     Returns the new action, assigned to `obj` (with its slot on 4.4+). DiffPoseError for
     an object or result that cannot be baked; the scene is then unchanged.
@@ -147,10 +160,11 @@ def bake(obj: bpy.types.Object | None, result: RetargetResult, action_name: str,
         writer = FCurveWriter(action)
         for b, name in enumerate(result.bone_names):
             _write_rotation(writer, pose.bones[name], frames, rotations[:, b])
-        location = np.asarray(result.root_location, dtype=np.float64)
-        for k in range(3):
-            writer.write(f"{bone_path(result.root_bone)}.location", k, frames,
-                         location[:, k], group=result.root_bone)
+        for name, values in _locations(result).items():
+            location = np.asarray(values, dtype=np.float64)
+            for k in range(3):
+                writer.write(f"{bone_path(name)}.location", k, frames, location[:, k],
+                             group=name)
         if colors:
             key_colors(writer, result.bone_names, frames, np.asarray(result.spread))
         action[ACTION_OWNER_KEY] = obj.name

@@ -315,3 +315,132 @@ def test_failed_write_removes_the_new_action(scene: dict[str, bpy.types.Object])
     assert obj.animation_data.action == imported
     assert "diffpose_saved_colors" not in obj
 
+
+
+# --- Round trip: a ground-truth mocap clip onto every family ------------------------------
+
+#: A CMU walk (subject 02, trial 01: 85 frames at 30 fps), as the training data reads it.
+ROUND_TRIP_CLIP = rigs.CMU_BVH / "cgspeed_mb" / "02" / "02_01.bvh.gz"
+ROUND_TRIP_FAMILIES = (
+    "rigify_metarig",
+    # Open: core.retarget on the generated rig gave NaN arm rotations (which bake
+    # refuses), then non-finite joints in pose_world_joints and a 177° turn.
+    pytest.param("rigify_generated", marks=pytest.mark.xfail(
+        reason="core.retarget onto the Rigify FK controls is not finished")),
+    "mixamo", "makehuman_game_engine", "ue5", "vrm0", "vrm1", "smplx", "bvh_cmu")
+#: Bounds reached (mm at 1.7 m stature), see `test_round_trip_mocap_clip`. Measured on
+#: both Blender versions: writer <= 0.01 mm; direction mean 1.6 (CMU BVH) to 8.6 mm
+#: (MakeHuman game_engine), max 23 mm.
+WRITER_BOUND_MM = 0.5
+DIRECTION_MEAN_BOUND_MM = 12.0
+DIRECTION_MAX_BOUND_MM = 30.0
+
+
+@pytest.fixture(scope="module")
+def mocap_motion():  # type: ignore[no-untyped-def]
+    from diffpose_blender.backend.data import load_file
+    from diffpose_blender.core.world import WorldMotion
+
+    clip = load_file("cmu_bvh_cgspeed", ROUND_TRIP_CLIP, fps=30.0)[0]
+    return WorldMotion.from_positions(clip.positions, clip.fps)
+
+
+def _posed_joints(obj: bpy.types.Object, joints: dict, frames: range) -> np.ndarray:
+    """(T, J, 3) world positions of the project's joints read from the posed rig: each
+    joint is the mean of its rig points (bone heads or tails) as the rig map places it."""
+    from diffpose_blender.core.skeleton import JOINT_NAMES
+
+    out = np.full((len(frames), len(JOINT_NAMES), 3), np.nan)
+    world = np.array(obj.matrix_world)
+    for t, frame in enumerate(frames):
+        bpy.context.scene.frame_set(frame)
+        for j, name in enumerate(JOINT_NAMES):
+            points = joints.get(name)
+            if points:
+                p = np.mean([np.array(getattr(obj.pose.bones[b], end)) for b, end in points],
+                            axis=0)
+                out[t, j] = world[:3, :3] @ p + world[:3, 3]
+    return out
+
+
+def _matched_input(inp: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """The input pose rebuilt with the rig's proportions: from the rig's pelvis, every
+    skeleton bone takes the input's direction and the posed rig's length. (T, J, 3).
+
+    What is left between this and the rig is the retarget's direction error, summed down
+    each chain: the rig's own proportions (shorter arms, a longer neck) do not count."""
+    from diffpose_blender.core.skeleton import SKELETON
+
+    out = np.full_like(got, np.nan)
+    out[:, 0] = got[:, 0]
+    for p, c in SKELETON.bones:
+        length = np.linalg.norm(got[:, c] - got[:, p], axis=-1, keepdims=True)
+        d = inp[:, c] - inp[:, p]
+        out[:, c] = out[:, p] + length * d / np.linalg.norm(d, axis=-1, keepdims=True)
+    return out
+
+
+def _rotation_steps_deg(obj: bpy.types.Object, names: tuple[str, ...],
+                        frames: range) -> np.ndarray:
+    """(T - 1, B) angle between each bone's armature-space orientation on neighbouring
+    frames, degrees."""
+    mats = []
+    for frame in frames:
+        bpy.context.scene.frame_set(frame)
+        mats.append([np.array(obj.pose.bones[n].matrix)[:3, :3] for n in names])
+    R = np.array(mats)
+    rel = np.einsum("tbji,tbjk->tbik", R[:-1], R[1:])
+    cos = (np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@pytest.mark.parametrize("family", ROUND_TRIP_FAMILIES)
+def test_round_trip_mocap_clip(scene: dict[str, bpy.types.Object], mocap_motion,  # type: ignore[no-untyped-def]
+                               family: str) -> None:
+    """Retarget a CMU walk onto the rig, bake, read the joints back from the posed rig.
+
+    Reported per rig, mm scaled to a 1.7 m stature: `writer`, Blender's posed joints
+    against core's forward kinematics of the same result (the bake adds nothing);
+    `direction`, the posed joints against the input rebuilt with the rig's proportions
+    (`_matched_input`); `mpjpe`, root-relative joints against the input scaled by
+    stature (includes the rig's different proportions, for reference only). No bone may
+    turn by more than 90° between neighbouring frames.
+    """
+    from diffpose_blender.core.retarget import RetargetOptions, pose_world_joints, retarget
+    from diffpose_blender.core.rigmap import detect_rig
+
+    obj = scene[family]
+    if family == "rigify_generated":
+        # The FK controls are keyed; Rigify shows them with the limbs switched to FK.
+        for name in ("thigh_parent.L", "thigh_parent.R", "upper_arm_parent.L",
+                     "upper_arm_parent.R"):
+            obj.pose.bones[name]["IK_FK"] = 1.0
+    rig = rest_rig(obj)
+    detection = detect_rig(rig.names())
+    result = retarget(mocap_motion, rig, detection.rig_map, RetargetOptions(foot_lock=False))
+    bake(obj, result, "round trip", start_frame=1)
+    frames = range(1, len(result.frames) + 1)
+    got = _posed_joints(obj, detection.rig_map.joints, frames)
+    mapped = ~np.isnan(got[0, :, 0])
+    core = pose_world_joints(rig, detection.rig_map, result)
+    stature = np.ptp(got[0, mapped, 2])
+    mm = 1000.0 * 1.7 / stature
+
+    writer = np.linalg.norm(got - core, axis=-1)[:, mapped] * mm
+    matched = _matched_input(mocap_motion.joints, got)
+    ok = mapped & ~np.isnan(matched[0, :, 0])
+    direction = np.linalg.norm(got - matched, axis=-1)[:, ok] * mm
+    inp_rel = mocap_motion.joints - mocap_motion.joints[:, :1]
+    got_rel = got - got[:, :1]
+    scale = stature / np.ptp(mocap_motion.joints[0, mapped, 2])
+    mpjpe = np.linalg.norm(got_rel - scale * inp_rel, axis=-1)[:, mapped] * mm
+    steps = _rotation_steps_deg(obj, result.bone_names, frames)
+    print(f"\nround trip {family:22s} map {detection.rig_map.family:22s} "
+          f"writer max {writer.max():6.3f} mm | direction mean {direction.mean():5.1f} "
+          f"max {direction.max():5.1f} mm | mpjpe mean {mpjpe.mean():5.1f} mm | "
+          f"largest frame-to-frame turn {steps.max():5.1f} deg  (Blender {bpy.app.version_string})")
+    assert detection.score == 1.0
+    assert writer.max() < WRITER_BOUND_MM
+    assert direction.mean() < DIRECTION_MEAN_BOUND_MM
+    assert direction.max() < DIRECTION_MAX_BOUND_MM
+    assert steps.max() < 90.0
