@@ -216,6 +216,10 @@ def _atomic_path(filepath: str, suffix: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the permissions of any new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except RuntimeError as exc:  # bpy.ops raise RuntimeError on an operator error
         raise DiffPoseError(f"{filepath}: export failed: {exc}") from exc
