@@ -137,13 +137,17 @@ class RigMap:
                     for j, pts in self.joints.items()})
 
     def without(self, missing: Iterable[str]) -> "RigMap":
-        """This map without the bones in `missing` and the joints placed on them."""
+        """This map without the bones in `missing`, the joints placed on them, and the
+        bones that needed those joints (a foot without its toe bone is not driven)."""
         gone = set(missing)
+        joints = {j: pts for j, pts in self.joints.items()
+                  if not any(b in gone for b, _ in pts)}
+        keep = {n: b for n, b in self.bones.items()
+                if n not in gone and all(j in joints for j in b.joints)}
         return replace(
-            self, bones={n: replace(b, parent=None if b.parent in gone else b.parent)
-                         for n, b in self.bones.items() if n not in gone},
-            joints={j: pts for j, pts in self.joints.items()
-                    if not any(b in gone for b, _ in pts)})
+            self, joints=joints,
+            bones={n: replace(b, parent=b.parent if b.parent in keep or
+                              b.parent == self.root else None) for n, b in keep.items()})
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -323,7 +327,14 @@ def resolve_for_rig(rig_map: RigMap, bone_names: Sequence[str]) -> Detection:
     """`rig_map` made concrete for a rig (prefix resolved, missing bones dropped), as
     `detect_rig` does for the map it picks; for a map the user chose."""
     score, _, pm, mapped, missing = _score(rig_map, [str(n) for n in bone_names])
-    return Detection(pm.without(missing), score, mapped, missing)
+    return _detection(pm, score, mapped, missing, ())
+
+
+def _detection(pm: RigMap, score: float, mapped: tuple[str, ...], missing: tuple[str, ...],
+               others: tuple[tuple[str, float], ...]) -> Detection:
+    reduced = pm.without(missing)
+    undriven = tuple(n for n in pm.bones if n not in missing and n not in reduced.bones)
+    return Detection(reduced, score, mapped, missing, others, undriven)
 
 
 # --- detection -----------------------------------------------------------------------------
@@ -338,6 +349,8 @@ class Detection:
     mapped   bones of the map found in the rig (concrete names).
     missing  bones of the map not found (concrete names; optional ones included).
     others   (label, score) of the runners-up, best first.
+    undriven bones the rig has but the map cannot drive (a joint they need is on a
+             missing bone).
     """
 
     rig_map: RigMap
@@ -345,6 +358,7 @@ class Detection:
     mapped: tuple[str, ...]
     missing: tuple[str, ...]
     others: tuple[tuple[str, float], ...] = field(default=())
+    undriven: tuple[str, ...] = ()
 
     def report(self) -> str:
         m = self.rig_map
@@ -352,7 +366,10 @@ class Detection:
                  f"score {self.score:.2f}, {len(self.mapped)} bones mapped"
                  + (f", prefix '{m.prefix}'" if m.prefix else "")]
         if self.missing:
-            lines.append("Missing (left at rest): " + ", ".join(self.missing))
+            lines.append("Missing: " + ", ".join(self.missing))
+        if self.undriven:
+            lines.append("Not driven (a joint they need is missing): "
+                         + ", ".join(self.undriven))
         if self.others:
             lines.append("Other candidates: " + ", ".join(
                 f"{label} {score:.2f}" for label, score in self.others[:3]))
@@ -411,11 +428,13 @@ def detect_rig(bone_names: Sequence[str], maps: Sequence[RigMap] | None = None) 
     if score < MIN_SCORE:
         looked = "; ".join(f"{s[2].label} ({s[0]:.0%}: needs {', '.join(s[2].required()[:8])}"
                            f"{', ...' if len(s[2].required()) > 8 else ''})"
-                           for s in scored[:4])
+                           for s in scored[:3])
+        families = ", ".join(m.label for m in maps)
         sample = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
         raise DiffPoseError.at(
             "<rig>", f"bones {sample}",
             expected=f"a rig of a known family (at least {MIN_SCORE:.0%} of a map's bones); "
-                     f"best matches: {looked}. Write a rig map for this rig "
+                     f"best matches: {looked}; known families: {families}. Write a rig map "
+                     f"for this rig "
                      f"(rig_maps/README.md) and choose it instead of auto")
-    return Detection(pm.without(missing), score, mapped, missing, others)
+    return _detection(pm, score, mapped, missing, others)
