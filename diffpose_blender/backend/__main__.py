@@ -9,6 +9,7 @@
                                        [--strength S] [--keep-bone-lengths]
     python -m diffpose_blender.backend train [--minutes M] -o bundled_models/NAME
     python -m diffpose_blender.backend evaluate [--model NAME]
+    python -m diffpose_blender.backend serve --stdio | --listen HOST:PORT --token-file F
 
 Exit codes: 0 done, 2 bad input (the message names what and where), 1 anything else.
 """
@@ -129,6 +130,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..client.protocol import read_token_file
+    from .serve import serve_stdio, serve_tcp
+
+    if args.stdio:
+        return serve_stdio(args.device)
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise DiffPoseError(f"--listen {args.listen!r}; expected HOST:PORT, for example "
+                            f"127.0.0.1:8765")
+    if not args.token_file:
+        raise DiffPoseError("--listen needs --token-file: a file holding the shared secret")
+    return serve_tcp(host.strip("[]"), int(port), read_token_file(args.token_file),
+                     args.device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..core.resources import DEFAULT_MODEL
 
@@ -205,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=float, default=None, help="override the sampling noise")
     p.add_argument("--cache", default="cache/mocap")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="serve the add-on over stdio or TCP (framed protocol)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--stdio", action="store_true", help="talk on stdin/stdout (the add-on "
+                                                        "starts it)")
+    g.add_argument("--listen", metavar="HOST:PORT",
+                   help="listen on TCP, for example 127.0.0.1:8765 (use 0.0.0.0 only on "
+                        "a trusted network)")
+    p.add_argument("--token-file", help="with --listen: file holding the shared secret")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

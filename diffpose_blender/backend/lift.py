@@ -40,7 +40,13 @@ from .model.weights import load_model
 MAX_GAP_SECONDS = 0.5
 BRIDGE_SCORE = 0.1
 DEPTH_MEDIAN_SECONDS = 0.5
-WINDOWS_PER_BATCH = 64
+#: Pose samples (windows x frames x hypotheses) per network batch: large enough to keep
+#: the CPU busy, small enough that progress and cancel come several times a second.
+SAMPLES_PER_BATCH = 4096
+
+
+class Cancelled(DiffPoseError):
+    """The caller's `cancelled()` turned true: the lift stopped and returns nothing."""
 #: Frames at each end of a window that are only used when no other window covers them.
 WINDOW_MARGIN = 6
 
@@ -202,12 +208,19 @@ class Lifter:
         starts = _window_starts(T, window)
         owner = _owner(T, starts, window)
         gen = torch.Generator(device="cpu").manual_seed(opt.seed)
+
+        def check() -> None:
+            # Also called between denoising steps, so a cancel lands within one network
+            # call rather than one batch of windows.
+            if cancelled is not None and cancelled():
+                raise Cancelled("lift cancelled")
+
         hyp_pose = np.zeros((T, n, SKELETON.num_joints, 3))
         scale = np.ones(T)
-        for b0 in range(0, len(starts), WINDOWS_PER_BATCH):
-            if cancelled is not None and cancelled():
-                raise DiffPoseError("lift cancelled")
-            batch = starts[b0:b0 + WINDOWS_PER_BATCH]
+        per_batch = max(1, SAMPLES_PER_BATCH // (window * n))
+        for b0 in range(0, len(starts), per_batch):
+            check()
+            batch = starts[b0:b0 + per_batch]
             # Clips shorter than a window repeat their last frame.
             frames = np.minimum(batch[:, None] + np.arange(window)[None], T - 1)
             w_uv = uv[frames]
@@ -227,7 +240,8 @@ class Lifter:
                     torch.from_numpy(xy.astype(np.float32)).to(self.device),
                     torch.from_numpy(w_sc.astype(np.float32)).to(self.device),
                     torch.from_numpy(np.log(s).astype(np.float32)).to(self.device),
-                    hypotheses=n, steps=steps, generator=gen, gmm=gmm, eta=opt.eta)
+                    hypotheses=n, steps=steps, generator=gen, gmm=gmm, eta=opt.eta,
+                    interrupt=check)
             out_np = out.cpu().numpy().astype(np.float64)            # (B, W, N, J, 3)
             for i, start in enumerate(batch):
                 wi = b0 + i

@@ -295,6 +295,28 @@ def write_take(path: PathLike, take: Take) -> None:
         raise DiffPoseError.at(src, expected=f"could not write the take: {exc}") from exc
 
 
+def take_to_arrays(take: Take) -> dict[str, _Array]:
+    """The take file's keys for `take`, validated (what `write_take` stores; the backend
+    protocol sends these arrays)."""
+    take.validate(_IN_MEMORY)
+    arrays = _to_arrays(take)
+    _from_arrays(arrays, _IN_MEMORY).validate(_IN_MEMORY)
+    return arrays
+
+
+def take_from_arrays(arrays: dict[str, _Array], src: str) -> Take:
+    """A validated `Take` from the take file's keys; `src` names their origin in messages."""
+    fmt = arrays.get("format")
+    if fmt is None or fmt.shape != () or fmt.dtype.kind != "U" or \
+            str(fmt[()]) != TAKE_FORMAT:
+        raise DiffPoseError.at(src, expected=f"not a take (expected format "
+                                             f"'{TAKE_FORMAT}')")
+    missing = [key for key in TAKE_KEYS if key not in arrays]
+    if missing:
+        raise DiffPoseError.at(src, expected=f"expected take key(s) {', '.join(missing)}")
+    return _from_arrays({key: arrays[key] for key in TAKE_KEYS}, src).validate(src)
+
+
 def read_take(path: PathLike) -> Take:
     """Read and validate the take at `path`; raise `DiffPoseError` naming `path`, the key
     and frame on anything wrong (not a zip, truncated, pickled arrays, missing keys, a

@@ -7,6 +7,8 @@ job. Training losses live here beside the forward passes they train.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -81,9 +83,12 @@ class DiffPoseModel(nn.Module):
     @torch.no_grad()
     def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
                hypotheses: int, steps: int, generator: torch.Generator | None = None,
-               gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None
-               ) -> torch.Tensor:
-        """N hypotheses per frame. Returns (B, T, N, J, 3) pose space."""
+               gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None,
+               interrupt: Callable[[], None] | None = None) -> torch.Tensor:
+        """N hypotheses per frame. Returns (B, T, N, J, 3) pose space.
+
+        `interrupt` is called before every denoising step; it may raise to stop.
+        """
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
         weights, means, chol = self._initial(xy, scores, d_mean, d_logstd, gmm)
         n = hypotheses
@@ -110,6 +115,8 @@ class DiffPoseModel(nn.Module):
         eta = self.cfg.eta if eta is None else eta
         x0 = h
         for k, k_prev in zip(ks[:-1], ks[1:]):
+            if interrupt is not None:
+                interrupt()
             kk = torch.full(h.shape[:3], k, dtype=torch.long)
             x0 = self.denoiser(h, ctx, kk, obs)
             x0[..., 0, :] = 0.0
@@ -150,7 +157,7 @@ class BaselineModel(nn.Module):
     @torch.no_grad()
     def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
                hypotheses: int = 1, steps: int = 0, generator: torch.Generator | None = None,
-               gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None
-               ) -> torch.Tensor:
+               gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None,
+               interrupt: Callable[[], None] | None = None) -> torch.Tensor:
         """(B, T, 1, J, 3): one deterministic hypothesis."""
         return self(xy, scores, log_scale).unsqueeze(2)

@@ -25,14 +25,15 @@ from ..errors import DiffPoseError, PathLike
 from ..keypoints import Keypoints2D
 from .coco_json import read_coco_json
 from .jsonfile import describe, load_json
-from .keypoints_npz import read_keypoints_npz, write_keypoints_npz
+from .keypoints_npz import (keypoints_from_arrays, keypoints_to_arrays, read_keypoints_npz,
+                            write_keypoints_npz)
 from .npzfile import npz_keys
 from .openpose import FILE_SUFFIX, keypoint_files, read_openpose_dir
 from .videopose3d import read_videopose3d_npz
 
 __all__ = ["FORMAT_LABELS", "detect_format", "read_keypoints", "write_keypoints_npz",
            "read_coco_json", "read_openpose_dir", "read_videopose3d_npz",
-           "read_keypoints_npz"]
+           "read_keypoints_npz", "keypoints_from_arrays", "keypoints_to_arrays"]
 
 #: Format name -> what the UI shows.
 FORMAT_LABELS: dict[str, str] = {

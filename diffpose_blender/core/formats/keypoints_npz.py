@@ -91,9 +91,17 @@ def read_keypoints_npz(path: PathLike, *, fps: float | None = None,
                        image_size: tuple[int, int] | None = None) -> Keypoints2D:
     """Read the project's 2D archive; `fps` and `image_size`, if given, override the file's."""
     path = Path(path)
+    return keypoints_from_arrays(_load(path), path, fps=fps, image_size=image_size)
+
+
+def keypoints_from_arrays(arrays: dict[str, np.ndarray], path: PathLike, *,
+                          fps: float | None = None,
+                          image_size: tuple[int, int] | None = None) -> Keypoints2D:
+    """`Keypoints2D` from the archive's keys (as `read_keypoints_npz`, without the file;
+    the backend protocol sends these arrays). `path` names the source in messages."""
+    path = Path(path)
     fps = checked_fps(fps, path)
     image_size = checked_image_size(image_size, path)
-    arrays = _load(path)
     missing = [k for k in ("keypoints", "scores", "joint_names") if k not in arrays]
     if missing:
         raise DiffPoseError.at(path, expected=f"expected key(s) {', '.join(missing)}; "
@@ -169,17 +177,26 @@ def write_keypoints_npz(path: PathLike, kp: Keypoints2D) -> None:
     Refuses (`DiffPoseError`) a `kp` that fails `Keypoints2D.check` or whose mixtures or
     extras the reader would refuse, so what is written can always be read back.
     """
+    arrays = keypoints_to_arrays(kp, path)
+    with atomic_write(path) as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def keypoints_to_arrays(kp: Keypoints2D, path: PathLike = "<keypoints>"
+                        ) -> dict[str, np.ndarray]:
+    """The archive's keys for `kp` (what `write_keypoints_npz` stores); `path` names the
+    destination in messages."""
     path = Path(path)
     kp.check()
     T, J = kp.scores.shape
-    arrays: dict[str, Any] = {
+    arrays: dict[str, np.ndarray] = {
         "keypoints": np.asarray(kp.keypoints, dtype=np.float64),
         "scores": np.asarray(kp.scores, dtype=np.float64),
         "valid": np.asarray(kp.valid, dtype=bool),
         "joint_names": np.array(kp.joint_names, dtype=str),
     }
     if kp.fps is not None:
-        arrays["fps"] = np.float64(checked_fps(kp.fps, path))
+        arrays["fps"] = np.array(checked_fps(kp.fps, path), dtype=np.float64)
     if kp.image_size is not None:
         arrays["image_size"] = np.array(checked_image_size(kp.image_size, path), np.int64)
     mixtures = {"gmm_weights": kp.gmm_weights, "gmm_means": kp.gmm_means,
@@ -203,5 +220,4 @@ def write_keypoints_npz(path: PathLike, kp: Keypoints2D) -> None:
             raise DiffPoseError.at(path, f"extra {name!r}",
                                    expected="expected a plain array, got objects")
         arrays[EXTRA_PREFIX + name] = a
-    with atomic_write(path) as fh:
-        np.savez_compressed(fh, **arrays)
+    return arrays
