@@ -19,27 +19,38 @@ bone per chain that Unity and Unreal show as real bones and that a re-import int
 keeps. Bone axes stay Blender's (primary Y, secondary X) and no "apply transform" is
 used: Blender documents ``bake_space_transform`` as broken with armatures.
 
-Presets (`FBX_PRESETS`):
+Scale. Blender works in metres, FBX files declare their unit (``UnitScaleFactor``, in
+centimetres). With ``apply_unit_scale`` on, ``apply_scale_options`` decides where the
+factor 100 goes: FBX_SCALE_NONE writes centimetres, putting the 100 into the transforms of
+the top-level objects (the armature object gets a scale of 100) and declaring
+centimetres (factor 1); FBX_SCALE_ALL leaves the data in metres, with no extra scale on
+any object, and declares metres (factor 100).
 
-- **Unity**: forward -Z, up Y (Unity's FBX importer expects Y up and turns the
-  right-handed file into its left-handed space by mirroring X, so a character facing -Y
-  in Blender faces Unity's +Z, its forward); ``apply_scale_options`` = FBX_SCALE_ALL,
-  which writes the metres into the data and a unit scale of 1, so objects import with a
-  scale of 1 instead of 100 (Unity otherwise shows the armature at scale 100 and the
-  animation at 1/100 root speed after "Convert Units"). Deform bones only: a game engine
-  needs the skin's bones, not Rigify's control and mechanism bones.
-- **Unreal**: forward Y, up Z, i.e. Blender's own axes written as they are (Unreal is Z up;
-  its FBX importer with "Convert Scene" mirrors Y into its left-handed space, so a
-  character facing -Y in Blender faces +Y, as the Unreal mannequins do);
-  ``apply_unit_scale`` on with FBX_SCALE_NONE, so the file says "1 unit = 1 m" and Unreal
-  converts to its centimetres itself. Deform bones only, as for Unity. Unreal makes the
-  armature object a root bone named after the object: name the armature ``root`` for the
-  usual Unreal skeleton layout.
-- **Blender**: Blender's defaults (forward -Z, up Y, FBX_SCALE_NONE, unit scale applied):
-  Blender's FBX importer reads the axes and the unit back, so the file re-imports at the
-  same size and orientation; all bones, so a Rigify rig comes back whole. Keys keep
-  Blender's frame numbers (frame f at time f / fps); Blender's FBX importer adds an
-  "Animation Offset" of 1 frame by default, so set it to 0 to get the same frames back.
+Presets (`FBX_PRESETS`; the test checks the axes and unit each one writes):
+
+- **Unity**: up Y, forward -Z (Unity's importer expects Y up and turns the right-handed
+  file into its left-handed space by mirroring X, so a character facing -Y in Blender
+  faces Unity's +Z, its forward); FBX_SCALE_ALL, so the file is in metres, Unity's unit,
+  and the armature imports at scale 1 instead of 100. The axis change stays on the
+  armature object as a -90° rotation about X (removing it would need
+  ``bake_space_transform``); Unity shows it on the root object, the animation is right.
+  Deform bones only: a game engine needs the skin's bones, not Rigify's control and
+  mechanism bones.
+- **Unreal**: up Z, forward Y, i.e. Blender's own axes written as they are (Unreal is Z
+  up; its importer mirrors Y into its left-handed space, so a character facing -Y in
+  Blender faces +Y, as the Unreal mannequins do); FBX_SCALE_NONE, so the file is in
+  centimetres, Unreal's unit, and needs no unit conversion on import. Deform bones only,
+  as for Unity. Unreal turns the armature object into the skeleton's root bone (carrying
+  the scale of 100): name the armature ``root`` for the usual Unreal skeleton layout.
+- **Blender**: Blender's defaults (forward -Z, up Y, FBX_SCALE_NONE): Blender's importer
+  reads the axes and the unit back, so the file re-imports at the same size and
+  orientation; all bones, so a Rigify rig comes back whole. Keys keep Blender's frame
+  numbers (frame f at time f / fps); Blender's FBX importer adds an "Animation Offset" of
+  1 frame by default, so set it to 0 to get the same frames back.
+
+The Unity and Unreal settings follow those engines' FBX import conventions; they are not
+tested in those engines here. What is tested: the axes and unit each preset writes, and
+that every preset's file re-imported into Blender reproduces the bone positions.
 
 BVH: ``export_anim.bvh`` over the action's frame range, rotations in each bone's own
 Euler order (``rotate_mode`` NATIVE), scale 1 (metres). Blender's BVH exporter writes

@@ -90,6 +90,37 @@ def only_armature() -> bpy.types.Object:
     return arms[0]
 
 
+def fbx_global_settings(path: Path) -> dict[str, object]:
+    """The GlobalSettings properties of an FBX file, read with Blender's own parser."""
+    from io_scene_fbx import parse_fbx
+
+    root, _ = parse_fbx.parse(str(path))
+    settings = next(e for e in root.elems if e.id == b"GlobalSettings")
+    props = next(e for e in settings.elems if e.id == b"Properties70")
+    return {p.props[0].decode(): p.props[-1] for p in props.elems}
+
+
+#: What each preset must write: up axis (0 X, 1 Y, 2 Z), front axis and its sign, and
+#: the file's unit in centimetres (100: metres).
+EXPECTED_SETTINGS = {
+    "UNITY": {"UpAxis": 1, "FrontAxis": 2, "FrontAxisSign": 1, "UnitScaleFactor": 100.0},
+    "UNREAL": {"UpAxis": 2, "FrontAxis": 1, "FrontAxisSign": -1, "UnitScaleFactor": 1.0},
+    "BLENDER": {"UpAxis": 1, "FrontAxis": 2, "FrontAxisSign": 1, "UnitScaleFactor": 1.0},
+}
+
+
+def fbx_armature_scale(path: Path) -> list[float]:
+    """'Lcl Scaling' of the FBX file's armature node (a Model of type Null)."""
+    from io_scene_fbx import parse_fbx
+
+    root, _ = parse_fbx.parse(str(path))
+    objects = next(e for e in root.elems if e.id == b"Objects")
+    model = next(e for e in objects.elems if e.id == b"Model" and e.props[2] == b"Null")
+    props = next(e for e in model.elems if e.id == b"Properties70")
+    return [float(x) for p in props.elems if p.props[0] == b"Lcl Scaling"
+            for x in p.props[4:]] or [1.0, 1.0, 1.0]
+
+
 def heads_error(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> float:
     """Largest head distance (metres) over the bones both have."""
     common = sorted(set(before) & set(after))
@@ -116,6 +147,13 @@ def test_fbx_round_trip(preset: str, walk_file: Path, tmp_path: Path) -> None:
     assert (scene.frame_start, scene.frame_end) == (10, 20)
     assert bpy.data.objects["Prop"].select_get()
     assert bpy.context.view_layer.objects.active == arm
+
+    written = fbx_global_settings(out)
+    print(f"FBX {preset}: " + ", ".join(f"{k} {written[k]}" for k in EXPECTED_SETTINGS[preset]))
+    assert {k: written[k] for k in EXPECTED_SETTINGS[preset]} == EXPECTED_SETTINGS[preset]
+    # FBX_SCALE_ALL (Unity) keeps metres and no object scale; the others write centimetres
+    # through a scale of 100 on the armature node.
+    assert fbx_armature_scale(out) == ([1.0] * 3 if preset == "UNITY" else [100.0] * 3)
 
     clean_scene()
     # Blender's FBX importer adds an "Animation Offset" of 1 frame by default (FBX files
