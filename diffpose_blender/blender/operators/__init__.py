@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from . import export
+from . import bake, export
 from .source import DIFFPOSE_OT_load_source
 
 CLASSES: tuple[type, ...] = (
     DIFFPOSE_OT_load_source,
+    *bake.classes,
     *export.classes,
 )

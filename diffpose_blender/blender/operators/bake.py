@@ -27,6 +27,14 @@ def _target(context: bpy.types.Context, name: str) -> bpy.types.Object | None:
     return context.active_object
 
 
+def _take_name(path: str) -> str:
+    """The take's name from its file: ``walk.take.npz`` and ``walk.npz`` give ``walk``."""
+    name = os.path.basename(path)
+    for suffix in (".npz", ".take"):
+        name = name.removesuffix(suffix)
+    return name or "take"
+
+
 class DIFFPOSE_OT_bake(bpy.types.Operator):
     """Retarget a take onto an armature and key it as a new action named after the take"""
 
@@ -119,7 +127,7 @@ class DIFFPOSE_OT_bake(bpy.types.Operator):
         result = retarget(motion, rig, detection.rig_map,
                           RetargetOptions(root_motion=self.root_motion,
                                           foot_lock=self.foot_lock))
-        name = self.action_name or os.path.splitext(os.path.basename(path))[0]
+        name = self.action_name or _take_name(path)
         action = bake(obj, result, name, start_frame=self.start_frame, colors=self.colors)
         return action, [detection.report(), *result.report]
 
