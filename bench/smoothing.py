@@ -41,6 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,6 +54,9 @@ from diffpose_blender.backend.smooth import SmoothOptions, smooth_take  # noqa: 
 from diffpose_blender.core.skeleton import NUM_JOINTS  # noqa: E402
 from diffpose_blender.core.take import Take  # noqa: E402
 
+if TYPE_CHECKING:
+    from diffpose_blender.backend.lift import Lifter
+
 GROUPS: dict[str, list[tuple[str, str, str]]] = {
     "walking": [("cmu_bvh_cgspeed", "02", "01"), ("cmu_bvh_cgspeed", "02", "02"),
                 ("cmu_bvh_cgspeed", "08", "01"), ("cmu_bvh_cgspeed", "08", "03"),
@@ -61,7 +65,8 @@ GROUPS: dict[str, list[tuple[str, str, str]]] = {
               ("cmu_bvh_cgspeed", "05", "13")],
     "sport": [("cmu_bvh_cgspeed", "02", "03"), ("cmu_bvh_cgspeed", "02", "05"),
               ("cmu_bvh_cgspeed_daz", "13", "11"), ("hdm05", "dg", "kickLFront1Reps_013"),
-              ("hdm05", "dg", "kickLFront1Reps_014"), ("hdm05", "dg", "hopBothLegs1hops_022"),
+              ("hdm05", "dg", "kickLFront1Reps_014"),
+              ("hdm05", "dg", "hopBothLegs1hops_022"),
               ("hdm05", "dg", "jogLeftCircle4StepsRstart_008")],
 }
 
@@ -127,7 +132,7 @@ def camera_truth(clip: Clip, rng: np.random.Generator):  # type: ignore[no-untyp
     return cams, cam - cam[:, :1], cam[:, 0]
 
 
-def lifted_case(clip: Clip, lifter, rng: np.random.Generator,  # type: ignore[no-untyped-def]
+def lifted_case(clip: Clip, lifter: "Lifter", rng: np.random.Generator,
                 hypotheses: int, seed: int) -> Case:
     from diffpose_blender.backend.data.augment import detector_offsets
     from diffpose_blender.backend.data.noise2d import add_detector_noise
@@ -189,8 +194,8 @@ def jitter(x: np.ndarray, fps: float) -> float:
 
 
 def measure(cases: list[Case], options: SmoothOptions) -> tuple[float, float, float, float]:
-    """(jitter m/s², MPJPE mm, trajectory error mm, trajectory jitter m/s²), frame-weighted
-    over the cases."""
+    """(jitter m/s², MPJPE mm, trajectory error mm, trajectory jitter m/s²), weighted by
+    frames over the cases."""
     rows, weights = [], []
     for case in cases:
         out = smooth_take(case.take, options)

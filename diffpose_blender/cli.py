@@ -16,7 +16,8 @@ the add-on and calls the same operators as the panel: ``diffpose.bake`` and
 
 Rigs (``--rig``): ``rigify`` is Rigify's human metarig and the rig Rigify generates from
 it (built with Rigify's own operators, ~30 s; the take is baked onto the generated rig's
-FK controls, and its limbs' IK/FK switches are set to FK), ``metarig`` the metarig alone, or a ``.blend`` file, opened as it is (its
+FK controls, and its limbs' IK/FK switches are set to FK), ``metarig`` the metarig
+alone, or a ``.blend`` file, opened as it is (its
 armature chosen by ``--armature`` when it has several) and saved under the new name.
 
 ``demo`` runs ``run`` on the bundled 2D sample (examples/walk_keypoints.npz) with the
@@ -498,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video or 2D keypoint file (COCO JSON, OpenPose folder, "
                                  "VideoPose3D or keypoint .npz)")
     p.add_argument("--rig", required=True,
-                   help=f"{' or '.join(BUILTIN_RIGS)} (built with Rigify), or a .blend file")
+                   help=f"{' or '.join(BUILTIN_RIGS)} (built with Rigify), or a .blend "
+                        f"file")
     p.add_argument("--armature", default="", help="the armature in a .blend with several")
     p.add_argument("-o", "--output", required=True, help=".blend file to write")
     p.add_argument("--fbx", default="", help="also export this FBX file")

@@ -48,17 +48,23 @@ clips lifted by the bundled model from noisy synthetic 2D (mean joint accelerati
 ground truth's own is 6.6 / 8.4 / 5.3 m/s²):
 
     walking / dance / sport   jitter (m/s²)        MPJPE (mm)
-    no smoothing              72 / 85 / 68         95.1 / 111.0 / 84.9
+    no smoothing              72 / 85 / 70         95.1 / 111.0 / 84.8
     spline 4 Hz (default)     7.7 / 10.4 / 7.1     88.7 / 101.3 / 79.4
     spline 6 Hz               14 / 18 / 14         89.6 / 102.5 / 80.0
-    butterworth 4 Hz          7.1 / 10.4 / 6.3     89.0 / 101.7 / 79.4
+    butterworth 4 Hz          7.1 / 10.4 / 6.3     89.0 / 101.7 / 79.3
 
-4 Hz brings the jitter down to about the real motion's while keeping the error lowest in
-all three groups; on clean ground truth it moves joints by 2.9 / 4.5 / 4.3 mm on average
+4 Hz brings the jitter down to about the real motion's; its error is within 0.6 mm of
+the lowest measured (Savitzky-Golay over 15 frames, which distorts clean motion twice as
+much). On clean ground truth the default moves joints by 2.9 / 4.5 / 4.3 mm on average
 (the price paid on real fast motion; use ``--cutoff 6`` or 8 for fast sport when the
-input is clean). Fixing bone lengths lowers the error by 1-2 mm on lifted takes. The
-trajectory's 2 Hz leaves its jitter at the real root's level (the depth estimate is the
-noisy part); its error is dominated by the monocular depth bias, which no filter removes.
+input is clean). Fixing bone lengths lowers the error by 1-2 mm on lifted takes (whose
+errors are shared along a limb); on independent per-joint noise it raises it by about as
+much, since each joint then inherits its parents' errors. The spread weights matter
+little on the bundled model's takes (its per-frame spread tracks its error only
+loosely) and a lot where the spread is informative (28.7 vs 36.4 mm on the bench's
+synthetic noise). The trajectory's 2 Hz leaves its jitter at the real root's level (the
+depth estimate is the noisy part); its error is dominated by the monocular depth bias,
+which no filter removes.
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ def test_fbx_round_trip(preset: str, walk_file: Path, tmp_path: Path) -> None:
     assert bpy.context.view_layer.objects.active == arm
 
     written = fbx_global_settings(out)
-    print(f"FBX {preset}: " + ", ".join(f"{k} {written[k]}" for k in EXPECTED_SETTINGS[preset]))
+    print(f"FBX {preset}: " + ", ".join(f"{k} {written[k]}"
+                                        for k in EXPECTED_SETTINGS[preset]))
     assert {k: written[k] for k in EXPECTED_SETTINGS[preset]} == EXPECTED_SETTINGS[preset]
     # FBX_SCALE_ALL (Unity) keeps metres and no object scale; the others write centimetres
     # through a scale of 100 on the armature node.

@@ -40,7 +40,8 @@ print("INSPECT " + json.dumps(out))
 """
 
 
-def cli(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path = REPO, timeout: int = 600
+        ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "diffpose_blender.cli", *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=timeout)
