@@ -5,7 +5,8 @@
 - Mixamo and Unreal-style (MakeHuman ``game_engine``, UE4 mannequin names): the MakeHuman
   characters of ``shared/data/character``, imported with Blender's glTF importer, so
   their rest orientations and rolls are what a user's import gives.
-- UE5, VRM 0.x (VRoid names), VRM 1.0 (humanoid names), SMPL-X: armatures built in edit
+- UE5, UE4, VRM 0.x (VRoid names), VRM 1.0 (humanoid names), SMPL (its FBX's ``m_avg_``
+  names), SMPL-X (the Blender add-on's names): armatures built in edit
   mode from the MakeHuman skeleton's joint positions (metres, feet on z = 0, facing -Y),
   with each family's bone layout (UE5's five spine bones, VRM's upper chest...), A-pose
   or T-pose as the family ships, and different roll conventions (zero, aligned to the
@@ -138,6 +139,41 @@ def _ue5_specs() -> list[Spec]:
     ], {"L": "l", "R": "r"})
 
 
+def _ue4_specs() -> list[Spec]:
+    # The UE4 mannequin's layout: three spine bones, one neck bone.
+    spine = [("spine_0%d" % (i + 1), "pelvis" if i == 0 else "spine_0%d" % i,
+              _lerp("spine_a", "chest_top", i / 3), _lerp("spine_a", "chest_top", (i + 1) / 3))
+             for i in range(3)]
+    return _sided([
+        ("root", None, "root", _lerp("root", "pelvis", 0.25)),
+        ("pelvis", "root", "pelvis", "spine_a"),
+        *spine,
+        ("neck_01", "spine_03", "neck", "head"),
+        ("head", "neck_01", "head", "head_top"),
+        *_limbs({"clavicle": "clavicle_{s}", "upperarm": "upperarm_{s}",
+                 "forearm": "lowerarm_{s}", "hand": "hand_{s}", "thigh": "thigh_{s}",
+                 "shin": "calf_{s}", "foot": "foot_{s}", "toe": "ball_{s}"},
+                "spine_03", "pelvis"),
+    ], {"L": "l", "R": "r"})
+
+
+def _smpl_specs() -> list[Spec]:
+    # SMPL's own joint names under the prefix its FBX files carry (m_avg_ for the male).
+    return [(("m_avg_" + n) if n else n, ("m_avg_" + p) if p else None, h, t)
+            for n, p, h, t in _sided([
+                ("Pelvis", None, "pelvis", "spine_a"),
+                ("Spine1", "Pelvis", "spine_a", "spine_b"),
+                ("Spine2", "Spine1", "spine_b", "spine_c"),
+                ("Spine3", "Spine2", "spine_c", "chest_top"),
+                ("Neck", "Spine3", "neck", "head"),
+                ("Head", "Neck", "head", "head_top"),
+                *_limbs({"clavicle": "{s}_Collar", "upperarm": "{s}_Shoulder",
+                         "forearm": "{s}_Elbow", "hand": "{s}_Wrist", "thigh": "{s}_Hip",
+                         "shin": "{s}_Knee", "foot": "{s}_Ankle", "toe": "{s}_Foot"},
+                        "Spine3", "Pelvis"),
+            ], {"L": "L", "R": "R"})]
+
+
 def _vrm0_specs() -> list[Spec]:
     # VRoid Studio's bone names (what VRM 0.x files from VRoid carry).
     return _sided([
@@ -213,6 +249,9 @@ def _roll_arbitrary(i: int, bone: bpy.types.EditBone) -> None:
 BUILT_FAMILIES: dict[str, tuple[Callable[[], list[Spec]], bool,
                                 Callable[[int, bpy.types.EditBone], None], str]] = {
     "ue5": (_ue5_specs, False, _roll_aligned((0.0, 0.0, 1.0), (0.0, -1.0, 0.0)), "SK_Mannequin"),
+    "ue4": (_ue4_specs, False, _roll_aligned((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
+            "UE4_Mannequin"),
+    "smpl": (_smpl_specs, True, _roll_zero, "SMPL-male"),
     "vrm0": (_vrm0_specs, True, _roll_aligned((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)), "VRoid"),
     "vrm1": (_vrm1_specs, True, _roll_zero, "VRM1_Humanoid"),
     "smplx": (_smplx_specs, True, _roll_arbitrary, "SMPLX-neutral"),

@@ -107,8 +107,8 @@ def scene(rigs_blend: tuple[Path, dict[str, str]]) -> Iterator[dict[str, bpy.typ
 
 
 # Families whose bones have no constraints or drivers, so the pose is plain FK.
-FK_FAMILIES = ("rigify_metarig", "mixamo", "makehuman_game_engine", "ue5", "vrm0", "vrm1",
-               "smplx", "bvh_cmu")
+FK_FAMILIES = ("rigify_metarig", "mixamo", "makehuman_game_engine", "ue5", "ue4", "vrm0",
+               "vrm1", "smpl", "smplx", "bvh_cmu")
 
 
 def _snapshot_rest(obj: bpy.types.Object) -> dict[str, tuple[np.ndarray, ...]]:
@@ -328,7 +328,8 @@ ROUND_TRIP_FAMILIES = (
     # hips 16 mm off; the retarget built on that model turns a bone by 177° in a frame.
     pytest.param("rigify_generated", marks=pytest.mark.xfail(
         reason="core.retarget onto the Rigify FK controls is not finished")),
-    "mixamo", "makehuman_game_engine", "ue5", "vrm0", "vrm1", "smplx", "bvh_cmu")
+    "mixamo", "makehuman_game_engine", "ue5", "ue4", "vrm0", "vrm1", "smpl", "smplx",
+    "bvh_cmu")
 #: Bounds reached (mm at 1.7 m stature), see `test_round_trip_mocap_clip`. Measured on
 #: both Blender versions: writer <= 0.01 mm; direction mean 1.6 (CMU BVH) to 8.6 mm
 #: (MakeHuman game_engine), max 23 mm.
