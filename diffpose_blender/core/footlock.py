@@ -139,12 +139,18 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray,
 
 
 def lock_feet(joints: np.ndarray, names: tuple[str, ...], fps: float,
-              options: FootLockOptions = FootLockOptions()
-              ) -> tuple[np.ndarray, list[str]]:
+              options: FootLockOptions = FootLockOptions(),
+              legs: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """Joints (T, J, 3) world metres (Z up, all frames finite) with planted feet pinned
-    and knees re-solved, and notes for the report. Joints other than knees, ankles and
-    toes are unchanged; a side without hip, knee and ankle is left alone."""
+    and knees re-solved, and notes for the report.
+
+    Contacts and pins come from `joints`. The legs are re-solved from `legs` (T, J, 3)
+    when given (a rig's own posed hips, knees, ankles and toes: its bone lengths, which
+    the pins must be reached with) and from `joints` otherwise; the returned hips, knees,
+    ankles and toes are then the rig's. Other joints are returned unchanged; a side
+    without hip, knee and ankle is left alone."""
     out = joints.copy()
+    chain = joints if legs is None else legs
     J = {n: i for i, n in enumerate(names)}
     notes = []
     for s in "lr":
@@ -152,26 +158,46 @@ def lock_feet(joints: np.ndarray, names: tuple[str, ...], fps: float,
         if hip is None or knee is None or ankle is None:
             continue
         toe = J.get(f"{s}_toe")
+        for j in (hip, knee, ankle) + ((toe,) if toe is not None else ()):
+            out[:, j] = chain[:, j]
         a_contact = detect_contacts(joints[:, ankle], fps, options)
-        locked_ankle, a_w = _lock_track(joints[:, ankle], a_contact, options.blend_frames)
+        _, a_w = _lock_track(joints[:, ankle], a_contact, options.blend_frames)
+        pins = _pins(joints[:, ankle], a_contact, options.blend_frames)
+        # The ankle track being re-solved (the rig's where given) eased onto the pins.
+        target = (1.0 - a_w[:, None]) * chain[:, ankle] + a_w[:, None] * pins
         moved = a_w > 0
         if moved.any():
-            k, a = two_bone_ik(joints[moved, hip], joints[moved, knee], joints[moved, ankle],
-                               locked_ankle[moved])
+            k, a = two_bone_ik(chain[moved, hip], chain[moved, knee], chain[moved, ankle],
+                               target[moved])
             out[moved, knee], out[moved, ankle] = k, a
-        steps = len(contact_spans(a_contact))
+        line = f"foot lock {s}: {len(contact_spans(a_contact))} ankle contacts"
         if toe is not None:
             t_contact = detect_contacts(joints[:, toe], fps, options)
-            locked_toe, t_w = _lock_track(joints[:, toe], t_contact, options.blend_frames)
-            foot_len = np.linalg.norm(joints[:, toe] - joints[:, ankle], axis=1)
-            # Toe follows its ankle (length kept) where not pinned itself.
-            free_dir = normalize(joints[:, toe] - joints[:, ankle])
-            follow = out[:, ankle] + free_dir * foot_len[:, None]
-            pinned_dir = normalize(locked_toe - out[:, ankle])
-            pinned = out[:, ankle] + pinned_dir * foot_len[:, None]
-            out[:, toe] = (1.0 - t_w[:, None]) * follow + t_w[:, None] * pinned
-            steps += len(contact_spans(t_contact))
-        notes.append(f"foot lock {s}: {len(contact_spans(a_contact))} ankle contacts"
-                     + (f", {len(contact_spans(t_contact))} toe contacts" if toe is not None
-                        else ""))
+            _, t_w = _lock_track(joints[:, toe], t_contact, options.blend_frames)
+            pins = _pins(joints[:, toe], t_contact, options.blend_frames)
+            foot_len = np.linalg.norm(chain[:, toe] - chain[:, ankle], axis=1)
+            # The toe follows its ankle (foot length kept), turned toward its pin while
+            # in contact.
+            follow = out[:, ankle] + normalize(chain[:, toe] - chain[:, ankle]) * foot_len[:, None]
+            pinned = out[:, ankle] + normalize(pins - out[:, ankle]) * foot_len[:, None]
+            out[:, toe] = normalize((1.0 - t_w[:, None]) * (follow - out[:, ankle])
+                                    + t_w[:, None] * (pinned - out[:, ankle])) \
+                * foot_len[:, None] + out[:, ankle]
+            line += f", {len(contact_spans(t_contact))} toe contacts"
+        notes.append(line)
     return out, notes
+
+
+def _pins(track: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
+    """(T, 3): each frame's pin (the median of its contact span, or of the nearest span
+    whose blend reaches it); the track itself where no pin reaches."""
+    out = track.copy()
+    best = np.full(len(track), np.inf)
+    for start, end in contact_spans(contact):
+        pin = np.median(track[start:end], axis=0)
+        lo, hi = max(0, start - blend), min(len(track), end + blend)
+        for t in range(lo, hi):
+            dist = 0 if start <= t < end else min(abs(t - start), abs(t - (end - 1)))
+            if dist < best[t]:
+                best[t], out[t] = dist, pin
+    return out

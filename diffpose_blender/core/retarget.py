@@ -385,9 +385,6 @@ def retarget(motion: WorldMotion, rig: RestRig, rig_map: RigMap,
     notes = list(motion.notes)
     names = motion.joint_names
     joints = _fill_invalid(motion.joints, motion.valid)
-    if options.foot_lock:
-        joints, lock_notes = lock_feet(joints, names, motion.fps, options.foot_lock_options)
-        notes += lock_notes
 
     W3 = rig.world_matrix[:3, :3]
     if abs(np.linalg.det(W3)) < 1e-12:
@@ -396,87 +393,106 @@ def retarget(motion: WorldMotion, rig: RestRig, rig_map: RigMap,
     to_arm = np.linalg.inv(W3)
     X = joints @ to_arm.T                                   # (T, J, 3) armature units
     up = normalize(to_arm @ np.array([0.0, 0.0, 1.0]))
-    solver = _Solver(X, names, rig, rig_map, options, up)
-    parents = _effective_parents(rig, rig_map)
-    T, N = X.shape[0], len(rig.bones)
-    index = {n: i for i, n in enumerate(rig.names())}
+    def solve(X: np.ndarray) -> dict:
+        """One solve of every bone for joints X (T, J, 3) armature space."""
+        notes: list[str] = []
+        solver = _Solver(X, names, rig, rig_map, options, up)
+        parents = _effective_parents(rig, rig_map)
+        T, N = X.shape[0], len(rig.bones)
+        index = {n: i for i, n in enumerate(rig.names())}
 
-    # Rotations, parents first; posed heads (without root motion) alongside, for bones
-    # that are aimed from their own head.
-    R = np.empty((T, N, 3, 3))
-    heads = np.empty((T, N, 3))
-    done = np.zeros(N, dtype=bool)
+        # Rotations, parents first; posed heads (without root motion) alongside, for bones
+        # that are aimed from their own head.
+        R = np.empty((T, N, 3, 3))
+        heads = np.empty((T, N, 3))
+        done = np.zeros(N, dtype=bool)
 
-    def head_of(j: int) -> np.ndarray | None:
-        p = parents[j]
-        if p < 0:
-            return np.broadcast_to(rig.bones[j].head, (T, 3))
-        if not done[p]:
-            return None
-        return heads[:, p] + R[:, p] @ (rig.bones[j].head - rig.bones[p].head)
+        def head_of(j: int) -> np.ndarray | None:
+            p = parents[j]
+            if p < 0:
+                return np.broadcast_to(rig.bones[j].head, (T, 3))
+            if not done[p]:
+                return None
+            return heads[:, p] + R[:, p] @ (rig.bones[j].head - rig.bones[p].head)
 
-    def point(joint: str) -> np.ndarray | None:
-        pts = rig_map.joints.get(joint)
-        if not pts or len(pts) != 1 or pts[0][1] != "head" or pts[0][0] not in index:
-            return None
-        return head_of(index[pts[0][0]])
+        def point(joint: str) -> np.ndarray | None:
+            pts = rig_map.joints.get(joint)
+            if not pts or len(pts) != 1 or pts[0][1] != "head" or pts[0][0] not in index:
+                return None
+            return head_of(index[pts[0][0]])
 
-    driven: list[int] = []
-    for i, bone in enumerate(rig.bones):
-        R_par = R[:, parents[i]] if parents[i] >= 0 else np.broadcast_to(np.eye(3), (T, 3, 3))
-        h = head_of(i)
-        heads[:, i] = h if h is not None else bone.head
-        target = rig_map.bones.get(bone.name)
-        rot = solver.rotation(bone.name, target, R_par, bone.head, heads[:, i], point) \
-            if target is not None else None
-        R[:, i] = rot if rot is not None else R_par
-        done[i] = True
-        if target is not None and (rot is not None or target.place or target.pole):
-            driven.append(i)
-    notes += solver.notes
-    missing = [n for n in rig_map.bones if n not in index]
-    if missing:
-        notes.append("bones of the map missing in the rig: " + ", ".join(missing))
-
-    # Root motion: move the root so that the rig's pelvis point follows the take's.
-    locations: dict[int, np.ndarray] = {}
-    root_i = index[rig_map.root]
-    P0 = solver.P0
-    scale, scale_note = _leg_ratio(X, names, P0)
-    notes.append(scale_note)
-    pelvis_take = solver.take(("pelvis",))
-    heads, tails = _forward(rig, parents, R, locations)
-    pelvis_fk = _joint_positions(rig, rig_map, heads, tails, ("pelvis",))[:, 0]
-    root_loc = np.zeros((T, 3))
-    targets = None
-    if pelvis_take is not None and "pelvis" in P0 and np.isfinite(pelvis_fk).all():
-        targets = _scaled_targets(X, names, P0, pelvis_take, scale, up, options.root_motion)
-        delta = targets[:, names.index("pelvis")] - pelvis_fk
-        root_loc = _location_for(rig, parents, R, root_i, delta)
-        locations[root_i] = root_loc
-        heads2, tails2 = _forward(rig, parents, R, locations)
-        moved = _joint_positions(rig, rig_map, heads2, tails2, ("pelvis",))[:, 0]
-        if np.abs(moved - targets[:, names.index("pelvis")]).max() > 1e-6 * max(1.0, scale):
-            notes.append(f"root bone '{rig_map.root}' does not carry the pelvis; root motion "
-                         f"is approximate")
-    else:
-        notes.append("no pelvis in the take or the rig: no root motion")
-
-    # IK targets and poles: location keys after the root has moved.
-    bone_locations: dict[str, np.ndarray] = {}
-    if targets is not None:
+        driven: list[int] = []
         for i, bone in enumerate(rig.bones):
-            t = rig_map.bones.get(bone.name)
-            if t is None or (t.place is None and t.pole is None) or i == root_i:
-                continue
-            heads, _ = _forward(rig, parents, R, locations)
-            want = _placement(t, bone, R[:, i], P0, targets, names, solver)
-            if want is None:
-                notes.append(f"{bone.name}: placement joints missing; left at rest")
-                continue
-            loc = _location_for(rig, parents, R, i, want - heads[:, i])
-            locations[i] = loc
-            bone_locations[bone.name] = loc
+            R_par = R[:, parents[i]] if parents[i] >= 0 else np.broadcast_to(np.eye(3), (T, 3, 3))
+            h = head_of(i)
+            heads[:, i] = h if h is not None else bone.head
+            target = rig_map.bones.get(bone.name)
+            rot = solver.rotation(bone.name, target, R_par, bone.head, heads[:, i], point) \
+                if target is not None else None
+            R[:, i] = rot if rot is not None else R_par
+            done[i] = True
+            if target is not None and (rot is not None or target.place or target.pole):
+                driven.append(i)
+        notes += solver.notes
+        missing = [n for n in rig_map.bones if n not in index]
+        if missing:
+            notes.append("bones of the map missing in the rig: " + ", ".join(missing))
+
+        # Root motion: move the root so that the rig's pelvis point follows the take's.
+        locations: dict[int, np.ndarray] = {}
+        root_i = index[rig_map.root]
+        P0 = solver.P0
+        scale, scale_note = _leg_ratio(X, names, P0)
+        notes.append(scale_note)
+        pelvis_take = solver.take(("pelvis",))
+        heads, tails = _forward(rig, parents, R, locations)
+        pelvis_fk = _joint_positions(rig, rig_map, heads, tails, ("pelvis",))[:, 0]
+        root_loc = np.zeros((T, 3))
+        targets = None
+        if pelvis_take is not None and "pelvis" in P0 and np.isfinite(pelvis_fk).all():
+            targets = _scaled_targets(X, names, P0, pelvis_take, scale, up, options.root_motion)
+            delta = targets[:, names.index("pelvis")] - pelvis_fk
+            root_loc = _location_for(rig, parents, R, root_i, delta)
+            locations[root_i] = root_loc
+            heads2, tails2 = _forward(rig, parents, R, locations)
+            moved = _joint_positions(rig, rig_map, heads2, tails2, ("pelvis",))[:, 0]
+            if np.abs(moved - targets[:, names.index("pelvis")]).max() > 1e-6 * max(1.0, scale):
+                notes.append(f"root bone '{rig_map.root}' does not carry the pelvis; root motion "
+                             f"is approximate")
+        else:
+            notes.append("no pelvis in the take or the rig: no root motion")
+
+        # IK targets and poles: location keys after the root has moved.
+        bone_locations: dict[str, np.ndarray] = {}
+        if targets is not None:
+            for i, bone in enumerate(rig.bones):
+                t = rig_map.bones.get(bone.name)
+                if t is None or (t.place is None and t.pole is None) or i == root_i:
+                    continue
+                heads, _ = _forward(rig, parents, R, locations)
+                want = _placement(t, bone, R[:, i], P0, targets, names, solver)
+                if want is None:
+                    notes.append(f"{bone.name}: placement joints missing; left at rest")
+                    continue
+                loc = _location_for(rig, parents, R, i, want - heads[:, i])
+                locations[i] = loc
+                bone_locations[bone.name] = loc
+        return dict(R=R, locations=locations, root_loc=root_loc, targets=targets,
+                    bone_locations=bone_locations, driven=driven, solver=solver,
+                    parents=parents, index=index, notes=notes, scale=scale,
+                    pelvis_take=pelvis_take)
+
+    sol = solve(X)
+    if options.foot_lock and sol["targets"] is not None:
+        X2, lock_notes = _lock_on_rig(X, sol, rig, rig_map, names, W3, motion.fps,
+                                      options.foot_lock_options)
+        notes += lock_notes
+        if X2 is not None:
+            sol = solve(X2)
+    notes += sol["notes"]
+    T = X.shape[0]
+    R, parents, driven, solver = sol["R"], sol["parents"], sol["driven"], sol["solver"]
+    root_loc, bone_locations = sol["root_loc"], sol["bone_locations"]
 
     # Local quaternions.
     order = [i for i in driven]
@@ -499,6 +515,34 @@ def retarget(motion: WorldMotion, rig: RestRig, rig_map: RigMap,
         bone_names=tuple(rig.bones[i].name for i in order), rotations=Q,
         root_bone=rig_map.root, root_location=root_loc, frames=np.arange(T),
         spread=spread, report=tuple(notes), bone_locations=bone_locations)
+
+
+def _lock_on_rig(X: np.ndarray, sol: dict, rig: RestRig, rig_map: RigMap,
+                 names: tuple[str, ...], W3: np.ndarray, fps: float,
+                 options: FootLockOptions) -> tuple[np.ndarray | None, list[str]]:
+    """Foot locking done on the rig. Contacts and pins come from the take's feet scaled
+    onto the rig (world metres: the thresholds are physical); the legs are re-solved from
+    the rig's own posed hips with its own thigh and shin lengths, since a pin the take's
+    leg reaches is not where the rig's leg lands. Returns joints X' (take space, armature
+    axes) that give that pose in a second solve (their hips, knees, ankles and toes are
+    the re-solved rig's, mapped back), or None when the rig has no legs to lock."""
+    targets = sol["targets"]                                # (T, J, 3) armature
+    heads, tails = _forward(rig, sol["parents"], sol["R"], sol["locations"])
+    fk = _joint_positions(rig, rig_map, heads, tails, names)  # the rig's pose
+    legs = [f"{s}_{n}" for s in "lr" for n in ("hip", "knee", "ankle")]
+    if "pelvis" not in names or any(n not in names or not np.isfinite(fk[:, names.index(n)]).all()
+                                    for n in legs):
+        return None, ["foot lock: the rig or the take has no legs to lock"]
+    locked, notes = lock_feet(targets @ W3.T, names, fps, options, legs=fk @ W3.T)
+    P = locked @ np.linalg.inv(W3).T
+    pel = names.index("pelvis")
+    X2 = X.copy()
+    for n in legs + ["l_toe", "r_toe"]:
+        if n in names and np.isfinite(P[:, names.index(n)]).all():
+            j = names.index(n)
+            # targets = target_pelvis + scale * (X - X_pelvis), inverted.
+            X2[:, j] = X[:, pel] + (P[:, j] - targets[:, pel]) / sol["scale"]
+    return X2, notes
 
 
 def _leg_ratio(X: np.ndarray, names: tuple[str, ...], P0: dict[str, np.ndarray]
