@@ -1,9 +1,10 @@
-"""Foot contacts and foot locking, in world joint space before retargeting.
+"""Foot contacts and foot locking, in world joint space (metres, Z up).
 
 Lifted motion slides: a planted foot wanders by a few centimetres per frame of jitter
 and drifts with the root. Here each foot joint (ankle, toe) is checked for contact and,
 while in contact, pinned where it stands; the knee is then re-solved so the leg stays
-rigid.
+rigid. `retarget` calls `lock_feet` with the take's feet scaled onto the rig (contacts
+and pins) and the rig's own posed legs (what is re-solved), see `core.retarget`.
 
 Contact detection, per foot joint (`detect_contacts`), on a lightly smoothed track (a
 centred moving average over `smooth_frames`, so per-frame jitter does not read as speed):
@@ -20,8 +21,8 @@ contact that ramps linearly to 0 over `blend_frames` on either side, so the foot
 and out of the pin. Where the ankle moves, the knee is recomputed by analytic two-bone IK
 from the hip: thigh and shin keep their lengths in that frame, and the knee bends toward the
 side the original knee was on. An ankle out of reach is pulled to the end of the leg's
-reach along the same line. A toe whose ankle moved but which is not itself in contact
-keeps its distance from the ankle.
+reach along the same line. The toe keeps its distance from the ankle: it follows the
+ankle, turned toward its own pin while it is in contact.
 """
 
 from __future__ import annotations
@@ -90,26 +91,19 @@ def contact_spans(contact: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.where(edges == 1)[0].tolist(), np.where(edges == -1)[0].tolist()))
 
 
-def _lock_track(track: np.ndarray, contact: np.ndarray, blend: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The track (T, 3) pinned during contacts, and the pin weight (T,) in 0..1."""
-    T = len(track)
-    out = track.copy()
-    weight = np.zeros(T)
+def _pin_weights(contact: np.ndarray, blend: int) -> np.ndarray:
+    """(T,) how strongly each frame is pinned: 1 in contact, ramping linearly to 0 over
+    `blend` frames on either side of each span (where ramps meet, the larger wins)."""
+    T = len(contact)
+    weight = contact.astype(np.float64)
     for start, end in contact_spans(contact):
-        pin = np.median(track[start:end], axis=0)
-        w = np.zeros(T)
-        w[start:end] = 1.0
         for k in range(1, blend + 1):
             ramp = 1.0 - k / (blend + 1)
             if start - k >= 0:
-                w[start - k] = max(w[start - k], ramp)
+                weight[start - k] = max(weight[start - k], ramp)
             if end - 1 + k < T:
-                w[end - 1 + k] = max(w[end - 1 + k], ramp)
-        take = w > weight  # where spans' ramps overlap, the stronger pin wins
-        out[take] = (1.0 - w[take, None]) * track[take] + w[take, None] * pin
-        weight = np.maximum(weight, w)
-    return out, weight
+                weight[end - 1 + k] = max(weight[end - 1 + k], ramp)
+    return weight
 
 
 def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray,
@@ -161,7 +155,7 @@ def lock_feet(joints: np.ndarray, names: tuple[str, ...], fps: float,
         for j in (hip, knee, ankle) + ((toe,) if toe is not None else ()):
             out[:, j] = chain[:, j]
         a_contact = detect_contacts(joints[:, ankle], fps, options)
-        _, a_w = _lock_track(joints[:, ankle], a_contact, options.blend_frames)
+        a_w = _pin_weights(a_contact, options.blend_frames)
         pins = _pins(joints[:, ankle], a_contact, options.blend_frames)
         # The ankle track being re-solved (the rig's where given) eased onto the pins.
         target = (1.0 - a_w[:, None]) * chain[:, ankle] + a_w[:, None] * pins
@@ -173,7 +167,7 @@ def lock_feet(joints: np.ndarray, names: tuple[str, ...], fps: float,
         line = f"foot lock {s}: {len(contact_spans(a_contact))} ankle contacts"
         if toe is not None:
             t_contact = detect_contacts(joints[:, toe], fps, options)
-            _, t_w = _lock_track(joints[:, toe], t_contact, options.blend_frames)
+            t_w = _pin_weights(t_contact, options.blend_frames)
             pins = _pins(joints[:, toe], t_contact, options.blend_frames)
             foot_len = np.linalg.norm(chain[:, toe] - chain[:, ankle], axis=1)
             # The toe follows its ankle (foot length kept), turned toward its pin while

@@ -20,16 +20,30 @@ quaternion, after the parent's pose. With parent rotation delta ``Rp`` that give
 ``Q = rest^T @ Rp^T @ R @ rest`` (`RetargetResult.rotations`). Undriven bones keep their
 rest pose relative to their parent (``R = Rp``).
 
-Fallbacks, per frame, blended so nothing jumps: a reference that degenerates (a straight
-knee has no bend plane; a vector along the bone direction) is blended, by how well it is
-defined, with the "parent" twist; a plane normal that flips against that fallback while
-the limb is nearly straight is turned back (a straight limb's bend side is noise). Bones
-whose joints the take or the rig lacks stay at rest relative to their parent; invalid
-frames hold the nearest valid pose. Quaternion tracks are made hemisphere-continuous.
+Pivots: where a bone's head is not on its 'from' joint (a clavicle starts below the neck
+base, a spine bone above the hip centre) it is aimed from its own posed head at where the
+'to' joint should be, seen from the posed 'from' joint.
+
+Fallbacks, blended so nothing jumps: the twist reference is followed through time
+(`_follow_twist`): each frame turns the previous frame's reference, carried along by the
+parent and the bone's own swing, toward the take's reference by its quality (the sine of
+the bend angle; the share of a vector perpendicular to the bone). A well-bent limb takes
+the take's twist exactly; a straightening one holds its twist instead of reading it from
+noise, and a bend that comes back on the other side turns the bone over the frames in
+which it grows. Bones whose joints the take or the rig lacks stay at rest relative to
+their parent; invalid frames hold the nearest valid pose. Quaternion tracks are made
+hemisphere-continuous.
 
 Root motion: the rig's pelvis point follows the take's pelvis scaled by the leg-length
 ratio rig / take (the floor kept: the take's lowest foot joints go where the rig's rest
-foot joints are), and the root bone's location is solved in its rest-local frame.
+foot joints are), and the root bone's location is solved in its rest-local frame. IK
+controls (``place``) and poles (``pole``) get location keys the same way.
+
+Foot locking (`core.footlock`, when `RetargetOptions.foot_lock`) is done on the rig: a
+first solve poses the rig; contacts and pins come from the take's feet scaled onto it; the
+legs are re-solved by two-bone IK from the rig's own posed hips with its own bone lengths
+(a pin the take's leg reaches is not where the rig's leg lands); a second solve then
+turns those legs into rotations.
 
 Frames and units: `WorldMotion` joints are Blender world metres; they are taken relative
 to the armature object's origin and brought into armature space through the inverse of
