@@ -123,27 +123,35 @@ def check_options(opt: RunOptions) -> None:
 # --- the backend, as a subprocess -----------------------------------------------------
 
 def backend(args: Sequence[str], python: str = "") -> None:
-    """Run ``python -m <package>.backend ARGS``; its progress goes to our stderr. A
-    backend exit code 2 (bad input) becomes `DiffPoseError` with the backend's message;
-    anything else that fails raises `RuntimeError` with its output's tail."""
+    """Run ``python -m <package>.backend ARGS``, showing its output (progress bars
+    included) on our stderr as it comes. A backend exit code 2 (bad input) becomes
+    `DiffPoseError` with the backend's message; any other failure raises `RuntimeError`
+    with the tail of its output."""
     exe = python or os.environ.get(BACKEND_PYTHON_ENV) or sys.executable
     env = dict(os.environ)
     # The backend imports the package from the same checkout as this process.
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH", "")) if p)
     cmd = [exe, "-m", f"{PACKAGE}.backend", *args]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
-    for line in proc.stdout.splitlines():
-        _say(f"backend: {line}")
-    if proc.returncode == 0:
+    # One stream (stdout folded into stderr), read in small pieces so that the
+    # carriage-return progress bar shows live, and kept to find the error message.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout is not None
+    output = []
+    for chunk in iter(lambda: proc.stdout.read(256), ""):  # type: ignore[union-attr]
+        sys.stderr.write(chunk)
+        sys.stderr.flush()
+        output.append(chunk)
+    code = proc.wait()
+    if code == 0:
         return
-    errors = [ln[len("error: "):] for ln in proc.stderr.splitlines()
-              if ln.startswith("error: ")]
-    if proc.returncode == 2 and errors:
+    lines = "".join(output).splitlines()
+    errors = [ln[len("error: "):] for ln in lines if ln.startswith("error: ")]
+    if code == 2 and errors:
         raise DiffPoseError(errors[-1])
-    tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
-    raise RuntimeError(f"backend {args[0]} failed (exit code {proc.returncode}):\n{tail}")
+    tail = "\n".join(lines[-20:])
+    raise RuntimeError(f"backend {args[0]} failed (exit code {code}):\n{tail}")
 
 
 def lift_and_smooth(opt: RunOptions, folder: Path) -> Path:
