@@ -102,6 +102,9 @@ def rigs_blend(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 def scene(rigs_blend: tuple[Path, dict[str, str]]) -> Iterator[dict[str, bpy.types.Object]]:
     """A fresh copy of the rigs file: family -> armature object."""
     path, names = rigs_blend
+    # Rigify leaves its load_post handler behind when a factory reset unregisters it
+    # (5.0), and that handler fails on files with armatures: keep Rigify registered.
+    rigs.enable_rigify()
     bpy.ops.wm.open_mainfile(filepath=str(path))
     yield {family: bpy.data.objects[name] for family, name in names.items()}
 
