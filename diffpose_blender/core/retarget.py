@@ -141,6 +141,29 @@ def _effective_parents(rig: RestRig, rig_map: RigMap) -> list[int]:
     return out
 
 
+def _solve_order(parents: list[int]) -> list[int]:
+    """Bone indices with every bone after the bone it moves with (hierarchy order, with
+    a map's ``parent`` overrides moving a bone after its override: Rigify lists
+    ``shoulder.L`` after the arm controls that follow it)."""
+    order: list[int] = []
+    placed = [False] * len(parents)
+
+    def place(i: int, depth: int = 0) -> None:
+        if placed[i]:
+            return
+        if depth > len(parents):
+            raise DiffPoseError.at("<rig map>", expected="bone 'parent' overrides without "
+                                                         "a cycle")
+        if parents[i] >= 0:
+            place(parents[i], depth + 1)
+        placed[i] = True
+        order.append(i)
+
+    for i in range(len(parents)):
+        place(i)
+    return order
+
+
 def _rig_frame(P0: dict[str, np.ndarray], up_arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rig's rest (left, forward) unit vectors from its hips and shoulders."""
     left = np.zeros(3)
@@ -359,7 +382,8 @@ def _forward(rig: RestRig, parents: list[int], R: np.ndarray,
     R (T, N, 3, 3) and location keys {bone index: (T, 3) rest-local}."""
     T, N = R.shape[:2]
     heads = np.zeros((T, N, 3))
-    for i, bone in enumerate(rig.bones):
+    for i in _solve_order(parents):
+        bone = rig.bones[i]
         p = parents[i]
         if p < 0:
             heads[:, i] = bone.head
@@ -436,7 +460,8 @@ def retarget(motion: WorldMotion, rig: RestRig, rig_map: RigMap,
             return head_of(index[pts[0][0]])
 
         driven: list[int] = []
-        for i, bone in enumerate(rig.bones):
+        for i in _solve_order(parents):
+            bone = rig.bones[i]
             R_par = R[:, parents[i]] if parents[i] >= 0 else np.broadcast_to(np.eye(3), (T, 3, 3))
             h = head_of(i)
             heads[:, i] = h if h is not None else bone.head
@@ -636,19 +661,17 @@ def _placement(t: BoneTarget, bone, R_b: np.ndarray, P0: dict[str, np.ndarray],
     return B + dist * side
 
 
-def pose_world_joints(rig: RestRig, rig_map: RigMap, result: RetargetResult) -> np.ndarray:
-    """Forward kinematics of `result` on `rig`: (T, J, 3) Blender world positions of the
-    project's joints (`core.skeleton` order) as the rig's joint table places them (NaN
-    where the map has no point for a joint). Follows the hierarchy and the map's
-    ``parent`` overrides as `retarget` does; IK is not solved (IK controls are posed,
-    the chains they would pull are not)."""
+def _posed(rig: RestRig, rig_map: RigMap, result: RetargetResult
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Posed heads and tails (T, N, 3) armature space of every bone of `rig`."""
     parents = _effective_parents(rig, rig_map)
     index = {n: i for i, n in enumerate(rig.names())}
     T = result.rotations.shape[0]
     local = {index[n]: quat_to_matrix(result.rotations[:, k])
              for k, n in enumerate(result.bone_names)}
     R = np.empty((T, len(rig.bones), 3, 3))
-    for i, bone in enumerate(rig.bones):
+    for i in _solve_order(parents):
+        bone = rig.bones[i]
         R_par = R[:, parents[i]] if parents[i] >= 0 else np.broadcast_to(np.eye(3), (T, 3, 3))
         if i in local:
             R[:, i] = R_par @ bone.matrix @ local[i] @ bone.matrix.T
@@ -657,7 +680,24 @@ def pose_world_joints(rig: RestRig, rig_map: RigMap, result: RetargetResult) -> 
     locations = {index[result.root_bone]: result.root_location}
     for n, loc in result.bone_locations.items():
         locations[index[n]] = loc
-    heads, tails = _forward(rig, parents, R, locations)
+    return _forward(rig, parents, R, locations)
+
+
+def pose_world_heads(rig: RestRig, rig_map: RigMap, result: RetargetResult) -> np.ndarray:
+    """Forward kinematics of `result`: (T, N, 3) Blender world positions of the heads of
+    all the rig's bones (``rig.bones`` order), as `pose_world_joints` computes them."""
+    heads, _ = _posed(rig, rig_map, result)
+    W = rig.world_matrix
+    return heads @ W[:3, :3].T + W[:3, 3]
+
+
+def pose_world_joints(rig: RestRig, rig_map: RigMap, result: RetargetResult) -> np.ndarray:
+    """Forward kinematics of `result` on `rig`: (T, J, 3) Blender world positions of the
+    project's joints (`core.skeleton` order) as the rig's joint table places them (NaN
+    where the map has no point for a joint). Follows the hierarchy and the map's
+    ``parent`` overrides as `retarget` does; IK is not solved (IK controls are posed,
+    the chains they would pull are not)."""
+    heads, tails = _posed(rig, rig_map, result)
     pts = _joint_positions(rig, rig_map, heads, tails)
     W = rig.world_matrix
     return pts @ W[:3, :3].T + W[:3, 3]

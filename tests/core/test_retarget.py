@@ -4,16 +4,19 @@ compared with the input. Errors are reported in millimetres for a 1.7 m person."
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from diffpose_blender.backend.data.corpus import load_clip, shared_data_root
 from diffpose_blender.core.errors import DiffPoseError
-from diffpose_blender.core.retarget import RetargetOptions, pose_world_joints, retarget
+from diffpose_blender.core.retarget import (RetargetOptions, pose_world_heads,
+                                            pose_world_joints, rest_joint_points, retarget)
 from diffpose_blender.core.rig import RestBone, RestRig
-from diffpose_blender.core.rigmap import detect_rig
+from diffpose_blender.core.rigmap import detect_rig, resolve_for_rig, rig_map_by_family
 from diffpose_blender.core.rotations import angle_between_quats, axis_angle_matrix, normalize
 from diffpose_blender.core.skeleton import JOINT_NAMES, SKELETON
 from diffpose_blender.core.take import Take
@@ -306,3 +309,78 @@ def test_take_to_world_marks_invalid_frames_and_refuses_bad_heights() -> None:
     assert np.isnan(world.joints[3]).all() and np.isfinite(world.joints[4]).all()
     with pytest.raises(DiffPoseError, match="height"):
         take_to_world(take, height_m=12.0)
+
+
+# --- Rigify's generated rig (its real rest data) ------------------------------------------------
+
+def rigify_generated() -> RestRig:
+    """The generated rig's bones that the Rigify maps use, with their ancestors, as
+    Rigify (in the bpy wheel) builds them from the human metarig."""
+    data = json.loads((Path(__file__).parent / "data" / "rigify_generated_rest.json")
+                      .read_text(encoding="utf-8"))
+    return RestRig("rig", tuple(RestBone(b["name"], b["parent"], np.array(b["head"]),
+                                         np.array(b["tail"]), np.array(b["matrix"]))
+                                for b in data["bones"]))
+
+
+def test_rigify_fk_controls_follow_the_take() -> None:
+    pos, fps = clip("01/01_01")
+    rig = rigify_generated()
+    rig_map = resolve_for_rig(rig_map_by_family("rigify_fk"), rig.names()).rig_map
+    result = retarget(WorldMotion.from_positions(pos, fps), rig, rig_map, NO_FOOT_LOCK)
+    assert {"hips", "chest", "neck", "head", "thigh_fk.L", "foot_fk.R",
+            "upper_arm_fk.L", "hand_fk.R"} <= set(result.bone_names)
+    fk = pose_world_joints(rig, rig_map, result)
+    mm = 1000.0 * HEIGHT_M / stature(pos)
+    for a, b in (("l_hip", "l_knee"), ("r_knee", "r_ankle"), ("l_shoulder", "l_elbow"),
+                 ("r_elbow", "r_wrist"), ("l_ankle", "l_toe")):
+        d_rig = normalize(fk[:, J[b]] - fk[:, J[a]])
+        d_take = normalize(pos[:, J[b]] - pos[:, J[a]])
+        angle = np.arccos(np.clip(np.einsum("tc,tc->t", d_rig, d_take), -1, 1))
+        assert angle.max() < 1e-4, (a, b)
+    assert max_jump_deg(result.rotations) < 90.0
+    # The pelvis travels the take's path scaled by the leg ratio.
+    travel = (fk[:, 0] - fk[0, 0]) - leg_ratio(rig, rig_map, pos) * (pos[:, 0] - pos[0, 0])
+    assert np.abs(travel).max() * mm < 0.01
+
+
+def leg_ratio(rig: RestRig, rig_map, pos: np.ndarray) -> float:
+    """Rig leg length / the take's (hip-knee-ankle, both sides): the root motion scale."""
+    P0 = rest_joint_points(rig, rig_map)
+    rig_leg, take_leg = [], []
+    for s in "lr":
+        a, b, c = f"{s}_hip", f"{s}_knee", f"{s}_ankle"
+        rig_leg.append(np.linalg.norm(P0[b] - P0[a]) + np.linalg.norm(P0[c] - P0[b]))
+        take_leg.append(np.median(np.linalg.norm(pos[:, J[b]] - pos[:, J[a]], axis=1)
+                                  + np.linalg.norm(pos[:, J[c]] - pos[:, J[b]], axis=1)))
+    return float(np.mean(rig_leg) / np.mean(take_leg))
+
+
+def test_rigify_ik_targets_land_on_the_scaled_take() -> None:
+    pos, fps = clip("01/01_01")
+    rig = rigify_generated()
+    names = rig.names()
+    ik_map = resolve_for_rig(rig_map_by_family("rigify_ik"), names).rig_map
+    motion = WorldMotion.from_positions(pos, fps)
+    result = retarget(motion, rig, ik_map, NO_FOOT_LOCK)
+    assert {"foot_ik.L", "hand_ik.R", "thigh_ik_target.L",
+            "upper_arm_ik_target.R"} <= set(result.bone_locations)
+    heads = pose_world_heads(rig, ik_map, result)
+    # The take scaled onto the rig about its pelvis (the root carries the pelvis there).
+    scale = leg_ratio(rig, ik_map, pos)
+    pelvis = pose_world_joints(rig, ik_map, result)[:, 0]
+    scaled = pelvis[:, None] + scale * (pos - pos[:, :1])
+    for bone, joint in (("foot_ik.L", "l_ankle"), ("foot_ik.R", "r_ankle"),
+                        ("hand_ik.L", "l_wrist"), ("hand_ik.R", "r_wrist")):
+        err = np.linalg.norm(heads[:, names.index(bone)] - scaled[:, J[joint]], axis=1)
+        assert err.max() < 1e-5, (bone, err.max())  # 0.01 mm: the JSON rounds the rest
+    # Poles sit in the limb's plane, on the side the middle joint bends to.
+    for bone, (a, b, c) in (("thigh_ik_target.L", ("l_hip", "l_knee", "l_ankle")),
+                            ("upper_arm_ik_target.R", ("r_shoulder", "r_elbow", "r_wrist"))):
+        A, B, C = scaled[:, J[a]], scaled[:, J[b]], scaled[:, J[c]]
+        n = normalize(np.cross(B - A, C - B))
+        bent = np.linalg.norm(np.cross(B - A, C - B), axis=1) > 1e-3
+        P = heads[:, names.index(bone)]
+        assert np.abs(np.einsum("tc,tc->t", P - B, n))[bent].max() < 1e-5
+        side = np.einsum("tc,tc->t", P - B, B - 0.5 * (A + C))
+        assert (side[bent] > 0).all()
