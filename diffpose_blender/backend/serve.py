@@ -263,6 +263,9 @@ class Session:
             self.send(Message("heartbeat"))
 
     def run(self) -> None:
+        info = self.service.info
+        _log(f"diffpose-blender {__version__}, protocol {PROTOCOL_VERSION}, pid "
+             f"{os.getpid()}, device {info['kind']} ({info['name']})")
         threading.Thread(target=self._read_loop, daemon=True, name="serve-read").start()
         threading.Thread(target=self._heartbeat_loop, daemon=True, name="serve-beat").start()
         self.send(self.service.hello())
@@ -298,6 +301,8 @@ class Session:
 
         from .lift import Cancelled as LiftCancelled
 
+        _log(f"request {msg.id}: {method}")
+        t0 = time.monotonic()
         try:
             fields, arrays = self.service.handle(method, msg.fields, msg.arrays, progress,
                                                  lambda: msg.id in self._cancelled)
@@ -311,6 +316,7 @@ class Session:
         else:
             self.send(Message("result", msg.id, {"method": method, **fields}, arrays))
         finally:
+            _log(f"request {msg.id}: {method} ended after {time.monotonic() - t0:.2f} s")
             self._cancelled.discard(msg.id)
 
 

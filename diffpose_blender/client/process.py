@@ -268,12 +268,15 @@ class Backend:
         if link is not None and not link.dead.is_set():
             link.send(Message("cancel", job.id))
 
+    #: close() asks the backend process to exit (a local one); a shared server stays up.
+    stop_on_close = True
+
     def close(self) -> None:
-        """Ask the backend to stop and drop the connection."""
+        """Drop the connection (and stop the backend, if it is ours)."""
         link = self._link
         if link is None or link.dead.is_set():
             return
-        if link.ready.is_set():
+        if link.ready.is_set() and self.stop_on_close:
             link.send(Message("request", "shutdown", {"method": "shutdown"}))
             time.sleep(0.05)
         link.fail(BackendError("the backend connection was closed", kind="closed"))
@@ -372,6 +375,8 @@ class LocalBackend(Backend):
 
 class RemoteBackend(Backend):
     """A `serve --listen` server, authenticated with the shared token."""
+
+    stop_on_close = False
 
     def __init__(self, host: str, port: int, token: bytes, connect_timeout_s: float = 10.0,
                  **kwargs: Any) -> None:

@@ -198,6 +198,12 @@ def _raw_connection(port: int) -> tuple[socket.socket, dict[str, object]]:
     return sock, challenge.fields
 
 
+def _hang_up(sock: socket.socket) -> None:
+    # shutdown() and not only close(): makefile() readers keep the socket open otherwise.
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
 def _authed(port: int) -> socket.socket:
     sock, challenge = _raw_connection(port)
     write_message(sock.makefile("wb"), Message("auth", "", {
@@ -248,19 +254,19 @@ def test_bad_peers_are_refused_and_the_server_stays_up(
     sock, _ = _raw_connection(port)
     sock.sendall(os.urandom(64))
     assert sock.recv(65536) is not None
-    sock.close()
+    _hang_up(sock)
     # after authenticating: an oversized length prefix -> error, connection closed
     sock = _authed(port)
     sock.sendall(struct.pack(">Q", 1 << 50))
     reply = read_message(sock.makefile("rb"))
     assert reply.type == "error" and "limit" in reply.fields["message"]
-    sock.close()
+    _hang_up(sock)
     # a header that is not JSON
     sock = _authed(port)
     sock.sendall(struct.pack(">Q", 9) + b"not json!")
     reply = read_message(sock.makefile("rb"))
     assert reply.type == "error" and "JSON" in reply.fields["message"]
-    sock.close()
+    _hang_up(sock)
     # an array whose .npy header asks for pickle: refused, and this connection goes on
     sock = _authed(port)
     import io
@@ -280,7 +286,7 @@ def test_bad_peers_are_refused_and_the_server_stays_up(
     while reply.type == "heartbeat":
         reply = read_message(rfile)
     assert reply.type == "result" and reply.id == "p2"
-    sock.close()
+    _hang_up(sock)
     # still serving a proper client
     remote = RemoteBackend("127.0.0.1", port, TOKEN)
     try:
