@@ -333,11 +333,12 @@ class LocalBackend(Backend):
         code = None
         if proc is not None:
             try:
-                code = proc.wait(timeout=2.0)
+                # An exiting backend may take seconds to tear down torch on a busy CPU.
+                code = proc.wait(timeout=10.0)
             except subprocess.TimeoutExpired:
                 pass
         if code is None:
-            what = f"the backend stopped responding ({why})"
+            what = f"the backend broke off ({why})"
         elif code < 0:
             try:
                 name = signal.Signals(-code).name

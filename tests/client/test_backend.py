@@ -294,3 +294,17 @@ def test_bad_peers_are_refused_and_the_server_stays_up(
     finally:
         remote.close()
     assert proc.poll() is None
+
+
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    backend = LocalBackend(python=sys.executable, device="cuda")
+    try:
+        with pytest.raises(BackendError, match="(?i)cuda") as info:
+            backend.request("ping", timeout=TIMEOUT)
+        assert info.value.kind == "died" and "exited with code 2" in str(info.value)
+    finally:
+        backend.close()
