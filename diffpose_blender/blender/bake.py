@@ -71,6 +71,14 @@ def _check_result(obj: bpy.types.Object, result: RetargetResult) -> None:
     if missing:
         raise DiffPoseError(f"{where}: the rig has no bone named "
                             f"{', '.join(repr(n) for n in missing[:5])}")
+    for path, value in _properties(result).items():
+        try:
+            current = obj.path_resolve(path)
+        except ValueError:
+            raise DiffPoseError(f"{where}: the rig has no property {path}") from None
+        if not isinstance(current, (int, float)) or not np.isfinite(value):
+            raise DiffPoseError(f"{where}: property {path} = {value!r}: expected a finite "
+                                f"number for a number property")
 
 
 def _locations(result: RetargetResult) -> dict[str, ArrayLike]:
@@ -80,6 +88,13 @@ def _locations(result: RetargetResult) -> dict[str, ArrayLike]:
     for name, location in getattr(result, "bone_locations", {}).items():
         out.setdefault(name, location)
     return out
+
+
+def _properties(result: RetargetResult) -> dict[str, float]:
+    """Object data path -> value held over the whole take (``result.properties``, when
+    the retarget sets any): switches the rig needs to show the keyed controls, such as
+    Rigify's ``pose.bones["upper_arm_parent.L"]["IK_FK"]`` = 1.0 for FK."""
+    return dict(getattr(result, "properties", {}) or {})
 
 
 def quaternions_to_euler(quats: NDArray[np.float64], order: EulerOrder
@@ -142,7 +157,8 @@ def bake(obj: bpy.types.Object | None, result: RetargetResult, action_name: str,
 
     Keys go on scene frames ``start_frame + result.frames``: every driven bone's rotation
     (in its own rotation mode), the root bone's location (metres, in its rest frame) and
-    those of other located bones (``result.bone_locations``: IK targets, poles), and
+    those of other located bones (``result.bone_locations``: IK targets, poles), the
+    rig's switches in ``result.properties`` (one constant key each), and
     with `colors` each driven bone's custom colour from its spread (`core.colors`).
     Returns the new action, assigned to `obj` (with its slot on 4.4+). DiffPoseError for
     an object or result that cannot be baked; the scene is then unchanged.
@@ -165,6 +181,10 @@ def bake(obj: bpy.types.Object | None, result: RetargetResult, action_name: str,
             for k in range(3):
                 writer.write(f"{bone_path(name)}.location", k, frames, location[:, k],
                              group=name)
+        for path, value in _properties(result).items():
+            # One key: constant extrapolation holds it over the take and beyond.
+            writer.write(path, 0, frames[:1], [value], group="Properties",
+                         interpolation="CONSTANT")
         if colors:
             key_colors(writer, result.bone_names, frames, np.asarray(result.spread))
         action[ACTION_OWNER_KEY] = obj.name

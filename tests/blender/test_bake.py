@@ -36,6 +36,7 @@ class Motion:
     frames: np.ndarray  # (T,)
     spread: np.ndarray  # (T, B) metres
     report: tuple[str, ...] = field(default=())
+    properties: dict[str, float] = field(default_factory=dict)
 
 
 def _axis_angle_quats(axes: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -236,6 +237,31 @@ def test_rigify_generated_rig_keys(scene: dict[str, bpy.types.Object]) -> None:
             pb = obj.pose.bones[name]
             got = np.array(pb.matrix_basis)[:3, :3]
             assert np.abs(got - _quat_matrix(motion.rotations[t, b])).max() < 1e-5, name
+
+
+def test_rig_switches_are_keyed(scene: dict[str, bpy.types.Object]) -> None:
+    # Rigify shows FK controls only with the limb's IK/FK switch at 1: the bake keys the
+    # switches the result asks for, once, held over the take.
+    obj = scene["rigify_generated"]
+    switch = 'pose.bones["upper_arm_parent.L"]["IK_FK"]'
+    assert obj.path_resolve(switch) == 0.0
+    motion = known_motion(rest_rig(obj), ("upper_arm_fk.L", "forearm_fk.L"))
+    motion = Motion(*(getattr(motion, f) for f in ("bone_names", "rotations", "root_bone",
+                                                   "root_location", "frames", "spread")),
+                    properties={switch: 1.0})
+    action = bake(obj, motion, "fk")
+    curves = [fc for fc in animdata.fcurves_for(action, obj) if fc.data_path == switch]
+    assert len(curves) == 1 and len(curves[0].keyframe_points) == 1
+    bpy.context.scene.frame_set(30)
+    assert obj.path_resolve(switch) == 1.0
+    for bad in ({'pose.bones["upper_arm_parent.L"]["NO_SUCH"]': 1.0}, {switch: np.nan}):
+        actions = set(bpy.data.actions)
+        broken = Motion(*(getattr(motion, f) for f in (
+            "bone_names", "rotations", "root_bone", "root_location", "frames", "spread")),
+            properties=bad)
+        with pytest.raises(DiffPoseError, match="property"):
+            bake(obj, broken, "bad")
+        assert set(bpy.data.actions) == actions and obj.animation_data.action == action
 
 
 def test_bad_input_leaves_scene_unchanged(scene: dict[str, bpy.types.Object],
