@@ -232,3 +232,48 @@ def test_export_reports_missing_folder(walk_file: Path, tmp_path: Path) -> None:
         bpy.ops.diffpose.export_fbx(filepath=str(out), preset="UNREAL")
     with pytest.raises(RuntimeError, match="object 'Prop': expected an armature"):
         bpy.ops.diffpose.export_fbx(filepath=str(tmp_path / "p.fbx"), armature="Prop")
+
+
+def test_game_presets_keep_rigify_deform_bones(tmp_path: Path) -> None:
+    # A Rigify generated rig, its FK arm keyed: the Unity preset writes the deform bones
+    # (and the parents they need), not Rigify's control and mechanism bones, and the
+    # constraint-driven deform bones come back where they were.
+    import addon_utils
+
+    clean_scene()
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    assert bpy.ops.pose.rigify_generate() == {"FINISHED"}
+    rig = bpy.context.object
+    assert rig is not None and rig.name == "rig"
+    bpy.ops.object.mode_set(mode="OBJECT")
+    rig.pose.bones["upper_arm_parent.L"]["IK_FK"] = 1.0
+    arm = rig.pose.bones["upper_arm_fk.L"]
+    arm.rotation_mode = "XYZ"
+    for f in (1, 10, 20):
+        arm.rotation_euler = (0.0, 0.0, 0.05 * f)
+        arm.keyframe_insert("rotation_euler", frame=f)
+    deform = [b.name for b in rig.data.bones if b.use_deform]
+    # The exporter keeps the deform bones and the bones they hang from (their ancestors).
+    keep = {a.name for b in rig.data.bones if b.use_deform
+            for a in (b, *b.parent_recursive)}
+    all_bones = len(rig.data.bones)
+    frames = (1, 10, 20)
+    before = {n: v for n, v in bone_positions(rig, frames).items() if n in deform}
+    out = tmp_path / "rigify_unity.fbx"
+    assert bpy.ops.diffpose.export_fbx(filepath=str(out), preset="UNITY") == {"FINISHED"}
+
+    clean_scene()
+    bpy.ops.import_scene.fbx(filepath=str(out), anim_offset=0.0)
+    back = only_armature()
+    names = {b.name for b in back.data.bones}
+    assert names == keep
+    assert len(names) < all_bones / 2 and "upper_arm_fk.L" not in names
+    after = bone_positions(back, frames)
+    error = heads_error(before, after)
+    print(f"FBX UNITY, Rigify: {len(names)} of {all_bones} bones written for "
+          f"{len(deform)} deform bones; largest deform head error {error * 1000:.3f} mm")
+    assert error < TOLERANCE_M
+    # The keyed arm really moved (the check is not comparing rest poses).
+    hand = before["DEF-hand.L"]
+    assert np.linalg.norm(hand[2] - hand[0]) > 0.1
