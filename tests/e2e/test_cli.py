@@ -130,3 +130,22 @@ def test_demo(tmp_path: Path) -> None:
     seen = inspect(out / "demo.blend")
     assert seen["armatures"]["rig"] == "walk_keypoints", seen
     assert not any(name.startswith("preview") for name in seen["armatures"])
+
+
+def test_input_shorter_than_the_smoothing_window_exits_2(tmp_path: Path) -> None:
+    # Ten frames of the sample: Butterworth smoothing needs 16; the backend says so and
+    # nothing is saved.
+    from diffpose_blender.core.formats import read_keypoints, write_keypoints_npz
+
+    kp = read_keypoints(SAMPLE)
+    kp.keypoints, kp.scores, kp.valid = kp.keypoints[:10], kp.scores[:10], kp.valid[:10]
+    short = tmp_path / "short.npz"
+    write_keypoints_npz(short, kp)
+    out = tmp_path / "o.blend"
+    res = cli("run", str(short), "--rig", "metarig", "-o", str(out), "--smooth",
+              "butterworth", "--device", "cpu")
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert "longest run of valid frames is 10, but butterworth smoothing needs at least " \
+           "16" in last, last
+    assert not out.exists()
