@@ -328,7 +328,7 @@ def test_rigify_fk_controls_follow_the_take() -> None:
     rig = rigify_generated()
     rig_map = resolve_for_rig(rig_map_by_family("rigify_fk"), rig.names()).rig_map
     result = retarget(WorldMotion.from_positions(pos, fps), rig, rig_map, NO_FOOT_LOCK)
-    assert {"hips", "chest", "neck", "head", "thigh_fk.L", "foot_fk.R",
+    assert {"torso", "spine_fk.002", "neck", "head", "thigh_fk.L", "foot_fk.R",
             "upper_arm_fk.L", "hand_fk.R"} <= set(result.bone_names)
     fk = pose_world_joints(rig, rig_map, result)
     mm = 1000.0 * HEIGHT_M / stature(pos)
