@@ -20,8 +20,9 @@ FK controls, and its limbs' IK/FK switches are set to FK), ``metarig`` the metar
 alone, or a ``.blend`` file, opened as it is (its
 armature chosen by ``--armature`` when it has several) and saved under the new name.
 
-``demo`` runs ``run`` on the bundled 2D sample (examples/walk_keypoints.npz) with the
-bundled model onto a Rigify rig and writes ``demo.blend``, ``demo.fbx`` (Blender preset)
+``demo`` runs ``run`` on the bundled sample video (examples/sample_walk.mp4: the CC0
+MakeHuman character walking, rendered by tools/make_sample_clip.py), detection included,
+with the bundled model onto a Rigify rig and writes ``demo.blend``, ``demo.fbx`` (Blender preset)
 and a short Workbench preview (a few PNG frames, 320x240) into the output folder
 (default ``./diffpose-demo``).
 
@@ -55,7 +56,7 @@ FBX_PRESET_NAMES: tuple[str, ...] = ("unity", "unreal", "blender")
 SMOOTH_METHODS: tuple[str, ...] = ("none", "butterworth", "savgol", "spline")
 BACKEND_PYTHON_ENV = "DIFFPOSE_BACKEND_PYTHON"
 #: The bundled sample `demo` runs (2D keypoints until the sample video exists).
-DEMO_INPUT = _PACKAGE_PARENT / "examples" / "walk_keypoints.npz"
+DEMO_INPUT = _PACKAGE_PARENT / "examples" / "sample_walk.mp4"
 #: Preview render: frames, size (pixels).
 PREVIEW_FRAMES = 6
 PREVIEW_SIZE = (320, 240)

@@ -241,3 +241,32 @@ def test_heatmap_mixtures_reach_the_initial_distribution(small_model: Path) -> N
     a = lifter.lift(base, LiftOptions(hypotheses=4, seed=0))
     b = lifter.lift(wide, LiftOptions(hypotheses=4, seed=0))
     assert not np.allclose(a.hypotheses, b.hypotheses)
+
+
+# -- the bundled sample clip ---------------------------------------------------------------
+SAMPLE = REPO / "examples" / "sample_walk.mp4"
+SAMPLE_TRUTH = REPO / "examples" / "sample_walk_truth.npz"
+
+
+def test_bundled_sample_clip_detection_matches_its_ground_truth(model: BlazePose) -> None:
+    """The self-contained detector check: the sample rendered from the CC0 character
+    (tools/make_sample_clip.py) against the rig's own joints projected by its camera."""
+    kp = detect_video(SAMPLE, model=model)
+    with np.load(SAMPLE_TRUTH, allow_pickle=False) as truth:
+        joints_2d = truth["joints_2d"]
+        assert tuple(truth["image_size"]) == kp.image_size
+        assert float(truth["fps"]) == pytest.approx(kp.fps)
+        names = [str(n) for n in truth["joint_names"]]
+    assert names == list(JOINT_NAMES) and kp.num_frames == len(joints_2d)
+    assert kp.valid.mean() >= 0.9
+    rows = joints_2d[:, :, 1]
+    height = float(np.nanmedian(np.nanmax(rows, axis=1) - np.nanmin(rows, axis=1)))
+    # Joints whose definition the rig and BlazePose share (the hips, spine and nose are
+    # placed differently by each); error as a fraction of the figure's height.
+    shared = ["head_top", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist",
+              "r_wrist", "l_knee", "r_knee", "l_ankle", "r_ankle"]
+    idx = [JOINT_NAMES.index(n) for n in shared]
+    err = np.linalg.norm(kp.keypoints[:, idx] - joints_2d[:, idx], axis=-1) / height
+    medians = np.nanmedian(err[kp.valid], axis=0)
+    assert medians.max() <= 0.04, dict(zip(shared, medians.round(3)))
+    assert medians.mean() <= 0.025, medians.mean()

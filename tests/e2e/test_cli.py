@@ -128,7 +128,7 @@ def test_demo(tmp_path: Path) -> None:
     previews = sorted(out.glob("preview_*.png"))
     assert len(previews) >= 4
     seen = inspect(out / "demo.blend")
-    assert seen["armatures"]["rig"] == "walk_keypoints", seen
+    assert seen["armatures"]["rig"] == "sample_walk", seen
     assert not any(name.startswith("preview") for name in seen["armatures"])
 
 
