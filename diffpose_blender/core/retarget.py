@@ -392,7 +392,8 @@ def _forward(rig: RestRig, parents: list[int], R: np.ndarray,
             heads[:, i] = heads[:, p] + R[:, p] @ (bone.head - rig.bones[p].head)
             R_par = R[:, p]
         if i in locations:
-            heads[:, i] += np.einsum("tij,tj->ti", R_par @ bone.matrix, locations[i])
+            frame = R_par @ bone.matrix if bone.use_local_location else R_par
+            heads[:, i] += np.einsum("tij,tj->ti", frame, locations[i])
     tails = heads + np.einsum("tnij,nj->tni", R, np.stack([b.tail - b.head for b in rig.bones]))
     return heads, tails
 
@@ -622,9 +623,11 @@ def _scaled_targets(X: np.ndarray, names: tuple[str, ...], P0: dict[str, np.ndar
 
 def _location_for(rig: RestRig, parents: list[int], R: np.ndarray, i: int,
                   delta: np.ndarray) -> np.ndarray:
-    """Location keys (T, 3), bone i's rest-local frame, that move its head by `delta`
-    (T, 3) armature space: the location is applied in the parent-posed rest frame."""
-    M = rig.bones[i].matrix
+    """Location keys (T, 3) that move bone i's head by `delta` (T, 3) armature space: in
+    its rest axes carried by the parent's pose, or in the parent's axes where the bone
+    does not use local location."""
+    bone = rig.bones[i]
+    M = bone.matrix if bone.use_local_location else np.eye(3)
     p = parents[i]
     frame = R[:, p] @ M if p >= 0 else np.broadcast_to(M, R[:, 0].shape)
     return np.einsum("tji,tj->ti", frame, delta)

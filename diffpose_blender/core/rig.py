@@ -30,6 +30,9 @@ class RestBone:
     matrix      (3, 3) rest orientation in armature space = ``bone.matrix_local.to_3x3()``:
                 column 1 (Y) runs head -> tail, columns 0 and 2 hold the roll.
     use_connect the head is glued to the parent's tail (location keys have no effect).
+    use_local_location  ``bone.use_local_location``: location keys are in the bone's own
+                rest axes (Blender's default); False: in its parent's (armature axes for a
+                bone without parent), as Rigify's IK hand controls have it.
     """
 
     name: str
@@ -38,6 +41,7 @@ class RestBone:
     tail: np.ndarray
     matrix: np.ndarray
     use_connect: bool = False
+    use_local_location: bool = True
 
     def __post_init__(self) -> None:
         for key, shape in (("head", (3,)), ("tail", (3,)), ("matrix", (3, 3))):

@@ -319,7 +319,8 @@ def rigify_generated() -> RestRig:
     data = json.loads((Path(__file__).parent / "data" / "rigify_generated_rest.json")
                       .read_text(encoding="utf-8"))
     return RestRig("rig", tuple(RestBone(b["name"], b["parent"], np.array(b["head"]),
-                                         np.array(b["tail"]), np.array(b["matrix"]))
+                                         np.array(b["tail"]), np.array(b["matrix"]),
+                                         use_local_location=b.get("use_local_location", True))
                                 for b in data["bones"]))
 
 
