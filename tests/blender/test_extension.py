@@ -16,7 +16,7 @@ MODULE = f"bl_ext.user_default.{PKG_ID}"
 
 # What the add-on registers; each must appear on enable and vanish on disable.
 PANELS = ("DIFFPOSE_PT_main", "DIFFPOSE_PT_source")
-OPERATORS = ("load_source",)
+OPERATORS = ("load_source", "bake", "colors_clear", "export_fbx", "export_bvh")
 
 
 @pytest.fixture(scope="module")
