@@ -11,13 +11,16 @@ The camera's pitch and roll are unknown, so "up" is estimated from the body itse
    (knees straight within 20 degrees, trunk in line with the legs within 20 degrees)
    is a good first estimate. Clips with fewer than `MIN_STANDING_FRAMES` standing frames
    fall back to the mean pelvis -> thorax direction over all valid frames.
-3. **Up from the floor.** The lowest foot joint of frames where it stands still is a
-   floor contact. When those contacts spread over the floor in two directions (a walk
-   around the room) their plane's normal is the better estimate and replaces the body's,
-   when it is within `MAX_FLOOR_BODY_ANGLE_DEG` of it (else the contacts are a staircase or
-   a chair, not one floor). When they spread along one line (a straight walk) the floor
-   contains that line, so the body's up is made perpendicular to it. Contacts on one spot
-   (in place) say nothing about tilt; the body's estimate stays.
+3. **Up from the floor.** A foot joint that is still (< 0.3 m/s) and within 3 cm of its
+   own lowest level is on the floor. Ankles and toes are centred each on their own mean
+   (an ankle rests ~5 cm above a toe), left and right together (they rest at one height).
+   When the contacts spread over the floor in two directions (a walk around the room)
+   their plane's normal replaces the body's up, if within `MAX_FLOOR_BODY_ANGLE_DEG` of it
+   (else they are a staircase or a chair, not one floor). When they spread along one
+   line (a straight walk, or a stance with the feet apart) the floor contains that line,
+   so the body's up is made perpendicular to it. Measured on CMU clips seen by a camera
+   pitched 20 and rolled 8 degrees: 0.1-2 degrees of error, 3.5 on a dance that never
+   stands still.
 4. **Heading.** A rotation about Z turns the character to face -Y at the first valid
    frame (forward = left x up, with "left" from the hips and shoulders).
 5. **Floor and origin.** The first valid frame's pelvis goes to X = Y = 0; Z = 0 is the
@@ -52,8 +55,9 @@ CAMERA_TO_WORLD = np.array([[1.0, 0.0, 0.0],
 MIN_STANDING_FRAMES = 5
 #: The floor plane is trusted over the body axis only when the two agree this well.
 MAX_FLOOR_BODY_ANGLE_DEG = 25.0
-#: Contacts must spread this far (metres, RMS) along a direction before it counts.
-MIN_CONTACT_SPREAD_M = 0.25
+#: Contacts must spread this far (metres, RMS) along a direction before it counts
+#: (feet 30 cm apart spread 15 cm).
+MIN_CONTACT_SPREAD_M = 0.12
 #: Standing height over the ankle-to-head-top chain (see backend posespace).
 STATURE_OVER_CHAIN = 1.04
 #: Percentile of the per-frame lowest foot joint taken as the floor.
@@ -166,16 +170,21 @@ def estimate_up(joints: np.ndarray, names: Sequence[str], fps: float
     if feet.shape[1] == 0 or len(p) < 3:
         return up, note
     speed = np.linalg.norm(np.gradient(feet, axis=0), axis=-1) * fps  # (T, F) m/s
-    low = np.argmin(feet @ up, axis=1)
-    rows = np.arange(len(p))
-    pts = feet[rows, low]
-    h = pts @ up
-    contact = (speed[rows, low] < 0.3) & (h < np.percentile(h, 10) + 0.05)
+    h = feet @ up                                                       # (T, F)
+    # A foot joint touches the floor where it is still and near its own lowest level.
+    contact = (speed < 0.3) & (h < np.percentile(h, 5, axis=0) + 0.03)
     if contact.sum() < 10:
         return up, note
-    # Each foot joint rests at its own height (ankle above toe): centre them per joint.
-    c = np.concatenate([pts[contact & (low == k)] - pts[contact & (low == k)].mean(axis=0)
-                        for k in np.unique(low[contact])])
+    # Ankles rest higher than toes: centre each kind on its own mean. Left and right of a
+    # kind stay together (they rest at one height), so a stance with the feet apart tells
+    # the tilt across it even when the subject stays in place.
+    kinds = np.array([0 if "ankle" in n else 1 for n in _FEET if n in names])
+    groups = []
+    for k in (0, 1):
+        pts = feet[:, kinds == k][contact[:, kinds == k]]
+        if len(pts) >= 3:
+            groups.append(pts - pts.mean(axis=0))
+    c = np.concatenate(groups)
     evals, evecs = np.linalg.eigh(c.T @ c / len(c))
     spread = np.sqrt(np.maximum(evals, 0.0))  # ascending
     if spread[1] >= MIN_CONTACT_SPREAD_M:
@@ -185,7 +194,7 @@ def estimate_up(joints: np.ndarray, names: Sequence[str], fps: float
     elif spread[2] >= MIN_CONTACT_SPREAD_M:
         d = evecs[:, 2]
         along = up - (up @ d) * d
-        return normalize(along), note + "; made perpendicular to the walked line"
+        return normalize(along), note + "; made perpendicular to the line of the foot contacts"
     return up, note
 
 
