@@ -61,7 +61,7 @@ import numpy as np
 
 from .errors import DiffPoseError
 from .footlock import FootLockOptions, lock_feet
-from .rig import RestRig
+from .rig import RestBone, RestRig
 from .rigmap import BoneTarget, RigMap
 from .rotations import frame_from, hemisphere_continuous, matrix_to_quat, normalize, \
     quat_to_matrix, rotation_between
@@ -285,7 +285,8 @@ class _Solver:
         bend = self.forward0 if t.bend == "forward" else -self.forward0
         hint = np.cross(normalize(upper), bend)
         n = np.cross(upper, lower)
-        sin = np.linalg.norm(n) / max(np.linalg.norm(upper) * np.linalg.norm(lower), 1e-12)
+        sin = float(np.linalg.norm(n)) / max(
+            float(np.linalg.norm(upper) * np.linalg.norm(lower)), 1e-12)
         # The rig's own bend plane where its rest limb is bent enough to show one (an
         # A-pose elbow), turned to the side the hint says; the hint alone where straight.
         w = float(self._weight(np.array([sin]))[0])
@@ -593,9 +594,10 @@ def _leg_ratio(X: np.ndarray, names: tuple[str, ...], P0: dict[str, np.ndarray]
     for s in "lr":
         chain = [f"{s}_hip", f"{s}_knee", f"{s}_ankle"]
         if all(c in P0 for c in chain) and all(c in J for c in chain):
-            rig_legs.append(sum(np.linalg.norm(P0[b] - P0[a]) for a, b in zip(chain, chain[1:])))
-            take_legs.append(np.median(sum(np.linalg.norm(X[:, J[b]] - X[:, J[a]], axis=1)
-                                           for a, b in zip(chain, chain[1:]))))
+            rig_legs.append(sum(float(np.linalg.norm(P0[b] - P0[a]))
+                                for a, b in zip(chain, chain[1:])))
+            take_legs.append(float(np.median(sum(
+                np.linalg.norm(X[:, J[b]] - X[:, J[a]], axis=1) for a, b in zip(chain, chain[1:])))))
     if not rig_legs or np.mean(take_legs) <= 0:
         return 1.0, "leg joints missing: root motion unscaled"
     ratio = float(np.mean(rig_legs) / np.mean(take_legs))
@@ -633,7 +635,7 @@ def _location_for(rig: RestRig, parents: list[int], R: np.ndarray, i: int,
     return np.einsum("tji,tj->ti", frame, delta)
 
 
-def _placement(t: BoneTarget, bone, R_b: np.ndarray, P0: dict[str, np.ndarray],
+def _placement(t: BoneTarget, bone: RestBone, R_b: np.ndarray, P0: dict[str, np.ndarray],
                targets: np.ndarray, names: tuple[str, ...], solver: _Solver
                ) -> np.ndarray | None:
     """(T, 3) where an IK target's or pole's head should be."""

@@ -184,7 +184,9 @@ def _bone_target(name: str, spec: Any, path: PathLike) -> BoneTarget:
             raise _fail(path, where + ".dir", f"expected [from, to], got {d!r}")
         direction = (_joint_group(d[0], path, where + ".dir[0]"),
                      _joint_group(d[1], path, where + ".dir[1]"))
-    twist, twist_joints, bend = "parent", (), None
+    twist: str = "parent"
+    twist_joints: tuple[Joints, ...] = ()
+    bend: str | None = None
     t = spec.get("twist", "parent")
     if t != "parent":
         if not isinstance(t, dict) or len(set(t) & {"vector", "plane"}) != 1:
