@@ -248,9 +248,11 @@ SAMPLE = REPO / "examples" / "sample_walk.mp4"
 SAMPLE_TRUTH = REPO / "examples" / "sample_walk_truth.npz"
 
 
-def test_bundled_sample_clip_detection_matches_its_ground_truth(model: BlazePose) -> None:
+def test_bundled_sample_clip_detection_matches_its_ground_truth(model: BlazePose,
+                                                                tmp_path: Path) -> None:
     """The self-contained detector check: the sample rendered from the CC0 character
-    (tools/make_sample_clip.py) against the rig's own joints projected by its camera."""
+    (tools/make_sample_clip.py) against the rig's own joints projected by its camera,
+    and against mediapipe's own pipeline where the reference environment exists."""
     kp = detect_video(SAMPLE, model=model)
     with np.load(SAMPLE_TRUTH, allow_pickle=False) as truth:
         joints_2d = truth["joints_2d"]
@@ -270,3 +272,11 @@ def test_bundled_sample_clip_detection_matches_its_ground_truth(model: BlazePose
     medians = np.nanmedian(err[kp.valid], axis=0)
     assert medians.max() <= 0.04, dict(zip(shared, medians.round(3)))
     assert medians.mean() <= 0.025, medians.mean()
+    if reference_python() is None:
+        pytest.skip("mediapipe reference environment absent; ground truth was checked")
+    ref = run_reference(SAMPLE, tmp_path / "ref.npz")
+    found = ref["found"][:kp.num_frames].astype(bool)
+    assert np.array_equal(found, kp.valid)          # the same frames have a person
+    dist = landmark_distance(kp.extra["landmarks_33"], ref["landmarks"][:kp.num_frames])
+    w, h = kp.image_size
+    assert np.nanmean(dist) <= 0.01 * np.hypot(w, h), np.nanmean(dist)
