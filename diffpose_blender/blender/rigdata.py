@@ -59,6 +59,7 @@ def rest_rig(obj: bpy.types.Object | None) -> RestRig:
             tail=np.array(bone.tail_local, dtype=np.float64),
             matrix=matrix[:3, :3],
             use_connect=bool(bone.use_connect),
+            use_local_location=bool(bone.use_local_location),
         ))
     return RestRig(name=obj.name, bones=tuple(bones),
                    world_matrix=np.array(obj.matrix_world, dtype=np.float64))

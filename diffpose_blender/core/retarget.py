@@ -104,6 +104,8 @@ class RetargetResult:
     report         human-readable notes (fallbacks used, bones left out).
     bone_locations bone -> (T, 3) ``pose_bone.location`` of other bones that get location
                    keys (IK targets and poles), each in its own rest-local frame.
+    properties     object data path -> value to hold over the take (from the rig map:
+                   switches such as Rigify's IK/FK that make the keyed controls count).
     """
 
     bone_names: tuple[str, ...]
@@ -114,6 +116,7 @@ class RetargetResult:
     spread: np.ndarray
     report: tuple[str, ...]
     bone_locations: dict[str, np.ndarray] = field(default_factory=dict)
+    properties: dict[str, float] = field(default_factory=dict)
 
 
 # --- rest data -----------------------------------------------------------------------------
@@ -555,7 +558,8 @@ def retarget(motion: WorldMotion, rig: RestRig, rig_map: RigMap,
     return RetargetResult(
         bone_names=tuple(rig.bones[i].name for i in order), rotations=Q,
         root_bone=rig_map.root, root_location=root_loc, frames=np.arange(T),
-        spread=spread, report=tuple(notes), bone_locations=bone_locations)
+        spread=spread, report=tuple(notes), bone_locations=bone_locations,
+        properties=dict(rig_map.properties))
 
 
 def _lock_on_rig(X: np.ndarray, sol: dict, rig: RestRig, rig_map: RigMap,

@@ -19,6 +19,7 @@ its bone names made concrete. User maps use the same schema (`load_rig_map`).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,8 @@ class RigMap:
              joint (the mean of the listed points).
     source   the file it was read from.
     prefix   the prefix resolved by `detect_rig` ("" in a map read from a file).
+    properties  object data path -> value the bake holds over the take: switches the rig
+             needs so the keyed controls drive it (Rigify's IK/FK and follow sliders).
     """
 
     family: str
@@ -109,6 +112,7 @@ class RigMap:
     auto_detect: bool = True
     source: str = ""
     prefix: str = ""
+    properties: dict[str, float] = field(default_factory=dict)
 
     def bone_names(self) -> tuple[str, ...]:
         """Every bone the map names (driven bones and the bones of its joint table)."""
@@ -288,8 +292,15 @@ def rig_map_from_dict(data: Any, source: PathLike = "<rig map>") -> RigMap:
     auto = data.get("auto_detect", True)
     if not isinstance(auto, bool):
         raise _fail(source, "key 'auto_detect'", f"expected true or false, got {auto!r}")
+    props = data.get("properties", {})
+    if not isinstance(props, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, (int, float))
+            and not isinstance(v, bool) and math.isfinite(v) for k, v in props.items()):
+        raise _fail(source, "key 'properties'", f"expected an object: data path -> number, "
+                                                f"got {props!r}")
     return RigMap(data["family"], data["label"], data["root"], bones, joints,
-                  tuple(optional), tuple(identify), auto, source=os.fspath(source))
+                  tuple(optional), tuple(identify), auto, source=os.fspath(source),
+                  properties={k: float(v) for k, v in props.items()})
 
 
 def load_rig_map(path: PathLike) -> RigMap:

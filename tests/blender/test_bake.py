@@ -352,13 +352,9 @@ def test_failed_write_removes_the_new_action(scene: dict[str, bpy.types.Object])
 ROUND_TRIP_CLIP = rigs.CMU_BVH / "cgspeed_mb" / "02" / "02_01.bvh.gz"
 ROUND_TRIP_FAMILIES = (
     "rigify_metarig",
-    # Open (core's model of Rigify's constraints): with the limbs on FK, Blender poses
-    # the legs' FK controls 16-20 mm and the arms, neck and head 13 mm (a rigid shift)
-    # away from core.pose_world_joints, and the head top up to 83 mm: Rigify's defaults
-    # head_follow = 0 and neck_follow = 0.5 (on "torso") turn the head with the torso,
-    # not the neck. With both at 1 the head joins the 13 mm shift.
-    pytest.param("rigify_generated", marks=pytest.mark.xfail(
-        reason="core.retarget onto the Rigify FK controls is not finished")),
+    # FK controls, with the rig map's switches (IK_FK = 1, neck/head follow = 1) keyed by
+    # the bake so the controls drive the deforming bones as core models them.
+    "rigify_generated",
     "mixamo", "makehuman_game_engine", "ue5", "ue4", "vrm0", "vrm1", "smpl", "smplx",
     "bvh_cmu")
 #: Bounds reached (mm at 1.7 m stature), see `test_round_trip_mocap_clip`. Measured on

@@ -165,6 +165,8 @@ def test_user_map_file_with_the_same_schema(tmp_path: Path) -> None:
                                                          "spin": 3}}}, "bones.LeftLeg"),
     (lambda d: {**d, "joints": {k: v for k, v in d["joints"].items() if k != "l_ankle"}},
      "joint 'l_ankle' is used"),
+    (lambda d: {**d, "properties": {'pose.bones["x"]["IK_FK"]': "on"}}, "key 'properties'"),
+    (lambda d: {**d, "properties": ["IK_FK"]}, "key 'properties'"),
 ])
 def test_bad_map_files_name_the_file_and_key(tmp_path: Path, edit, where: str) -> None:
     base = json.loads((REPO / "rig_maps" / "mixamo.json").read_text(encoding="utf-8"))
@@ -172,6 +174,14 @@ def test_bad_map_files_name_the_file_and_key(tmp_path: Path, edit, where: str) -
     with pytest.raises(DiffPoseError) as err:
         load_rig_map(path)
     assert "bad.json" in str(err.value) and where in str(err.value), str(err.value)
+
+
+def test_rigify_maps_carry_their_switches_into_the_result() -> None:
+    fk = {m.family: m for m in builtin_rig_maps()}["rigify_fk"]
+    ik = {m.family: m for m in builtin_rig_maps()}["rigify_ik"]
+    switch = 'pose.bones["upper_arm_parent.L"]["IK_FK"]'
+    assert fk.properties[switch] == 1.0 and ik.properties[switch] == 0.0
+    assert fk.properties['pose.bones["torso"]["head_follow"]'] == 1.0
 
 
 def test_missing_map_file_and_empty_folder(tmp_path: Path) -> None:
