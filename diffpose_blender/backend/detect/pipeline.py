@@ -19,9 +19,12 @@ less certain than the points it comes from).
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Generator, Iterable, TypeVar
 
 import numpy as np
 
@@ -37,6 +40,47 @@ from .video import constant_rate_frames, probe, read_frames
 
 FORMAT_NAME = "blazepose"
 ProgressFn = Callable[[int, int], None]
+_T = TypeVar("_T")
+#: Frames decoded ahead of the models (OpenCV decodes without holding the GIL).
+PREFETCH_FRAMES = 8
+
+
+def _prefetch(items: Iterable[_T], size: int = PREFETCH_FRAMES
+              ) -> Generator[_T, None, None]:
+    """Iterate `items` in a background thread, up to `size` ahead: video decoding then
+    overlaps with inference. An exception in the producer is raised here, in order; the
+    producer stops soon after the consumer does."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put(("error", exc))
+
+    thread = threading.Thread(target=produce, daemon=True, name="detect-decode")
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
 
 
 def detect_video(path: PathLike, *, progress: ProgressFn | None = None,
@@ -65,37 +109,53 @@ def detect_video(path: PathLike, *, progress: ProgressFn | None = None,
 
     times, found, from_det = [], [], []
     lm33, vis33 = [], []
-    mix_w, mix_m, mix_c = [], [], []
+    mixtures: list[Future[tuple[np.ndarray, np.ndarray, np.ndarray]] | None] = []
     M = COMPONENTS
-    for index, t, bgr in read_frames(info):
-        if max_frames is not None and index >= max_frames:
-            break
-        times.append(t)
-        # The decoded size, not the header's: decoders apply a rotation flag.
-        size = (int(bgr.shape[1]), int(bgr.shape[0]))
-        pose = tracker.step(bgr, t if np.isfinite(t) else index / (info.declared_fps or 30.0))
-        if pose is None:
-            found.append(False)
-            from_det.append(False)
-            lm33.append(np.full((NUM_LANDMARKS, 2), np.nan))
-            vis33.append(np.zeros(NUM_LANDMARKS))
-            mix_w.append(np.zeros((len(fitted), M)))
-            mix_m.append(np.full((len(fitted), M, 2), np.nan))
-            mix_c.append(np.full((len(fitted), M, 2, 2), np.nan))
-        else:
-            out = pose.output
-            found.append(True)
-            from_det.append(pose.from_detector)
-            lm33.append(pose.landmarks)
-            vis33.append(out.visibility[:NUM_LANDMARKS])
-            cells = out.roi.to_crop(out.xy[fitted], HEATMAP_SIZE)
-            w, m_cells, c_cells = fit_heatmap_mixtures(out.heatmap[..., fitted], cells)
-            m_px, c_px = to_image(m_cells, c_cells, out.roi, HEATMAP_SIZE)
-            mix_w.append(w)
-            mix_m.append(m_px)
-            mix_c.append(c_px)
-        if progress is not None:
-            progress(index + 1, max(expected, index + 1))
+
+    def fit(heatmap: np.ndarray, cells: np.ndarray, roi: Any
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w, m_cells, c_cells = fit_heatmap_mixtures(heatmap, cells)
+        m_px, c_px = to_image(m_cells, c_cells, roi, HEATMAP_SIZE)
+        return w, m_px, c_px
+
+    # Tracking needs each frame's landmarks before the next frame, the mixtures do not:
+    # they are fitted in a worker thread while the next frame's models run.
+    fitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-mixtures")
+    frames = _prefetch(read_frames(info))
+    size = (0, 0)
+    try:
+        for index, t, bgr in frames:
+            if max_frames is not None and index >= max_frames:
+                break
+            times.append(t)
+            # The decoded size, not the header's: decoders apply a rotation flag.
+            size = (int(bgr.shape[1]), int(bgr.shape[0]))
+            pose = tracker.step(bgr, t if np.isfinite(t)
+                                else index / (info.declared_fps or 30.0))
+            found.append(pose is not None)
+            from_det.append(pose is not None and pose.from_detector)
+            if pose is None:
+                lm33.append(np.full((NUM_LANDMARKS, 2), np.nan))
+                vis33.append(np.zeros(NUM_LANDMARKS))
+                mixtures.append(None)
+            else:
+                out = pose.output
+                lm33.append(pose.landmarks)
+                vis33.append(out.visibility[:NUM_LANDMARKS])
+                cells = out.roi.to_crop(out.xy[fitted], HEATMAP_SIZE)
+                mixtures.append(fitter.submit(fit, np.array(out.heatmap[..., fitted]),
+                                              cells, out.roi))
+            if progress is not None:
+                progress(index + 1, max(expected, index + 1))
+    finally:
+        frames.close()
+        fitter.shutdown(wait=True)
+    empty = (np.zeros((len(fitted), M)), np.full((len(fitted), M, 2), np.nan),
+             np.full((len(fitted), M, 2, 2), np.nan))
+    done = [f.result() if f is not None else empty for f in mixtures]
+    mix_w = [d[0] for d in done]
+    mix_m = [d[1] for d in done]
+    mix_c = [d[2] for d in done]
     n = len(found)
     if progress is not None and n and n != max(expected, n):
         progress(n, n)      # the container declared more frames than were decoded
@@ -155,3 +215,4 @@ def detect_video(path: PathLike, *, progress: ProgressFn | None = None,
                        image_size=size,
                        source=f"{FORMAT_NAME}:{Path(path)}", gmm_weights=gmm_w,
                        gmm_means=gmm_m, gmm_covs=gmm_c, extra=extra).check()
+
