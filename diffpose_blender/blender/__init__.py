@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, panels, preferences, props
+from . import operators, panels, preferences, props, takes
 
 CLASSES: tuple[type, ...] = (
     preferences.DiffPosePreferences,
+    takes.DiffPoseTakeItem,
+    takes.DIFFPOSE_UL_takes,
     props.DiffPoseSceneSettings,
     *operators.CLASSES,
     *panels.CLASSES,
@@ -25,9 +27,11 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     props.attach()
+    takes.register_handlers()
 
 
 def unregister() -> None:
+    takes.unregister_handlers()
     props.detach()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+from .takes import DiffPoseTakeItem
+
 
 class DiffPoseSceneSettings(bpy.types.PropertyGroup):
     source_path: bpy.props.StringProperty(  # type: ignore[valid-type]
@@ -29,6 +31,14 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
         name="Width", description="Image width of the source in pixels", default=0, min=0)
     image_height: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Height", description="Image height of the source in pixels", default=0, min=0)
+
+    # --- Takes (U1, blender/takes.py): the estimates kept with this file -------------
+    takes: bpy.props.CollectionProperty(  # type: ignore[valid-type]
+        type=DiffPoseTakeItem, name="Takes",
+        description="The estimates kept with this file; files beside the saved .blend")
+    take_index: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Take", description="The selected take: previewed, smoothed and baked",
+        default=-1, min=-1)
 
 
 def attach() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from . import bake, export
+from . import bake, export, takes
 from .source import DIFFPOSE_OT_load_source
 
 CLASSES: tuple[type, ...] = (
     DIFFPOSE_OT_load_source,
     *bake.classes,
     *export.classes,
+    *takes.classes,
 )
