@@ -38,12 +38,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .core.errors import DiffPoseError
+from .core.errors import DiffPoseError, exit_code
 
 if TYPE_CHECKING:
     import bpy
@@ -531,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         if args.command == "demo":
             demo(args.output)
         else:
@@ -541,15 +541,8 @@ def main(argv: list[str] | None = None) -> int:
                 model=args.model, hypotheses=args.hypotheses, device=args.device,
                 backend_python=args.backend_python))
         return 0
-    except DiffPoseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - the one place that turns crashes into exit code 1
-        traceback.print_exc()
-        return 1
+
+    return exit_code(command)
 
 
 if __name__ == "__main__":

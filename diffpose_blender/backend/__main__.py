@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import traceback
 from pathlib import Path
 
-from ..core.errors import DiffPoseError
+from ..core.errors import DiffPoseError, exit_code
 
 
 def _progress_bar(label: str):  # type: ignore[no-untyped-def]
@@ -238,17 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except DiffPoseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - the one place that turns crashes into exit code 1
-        traceback.print_exc()
-        return 1
+    return exit_code(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ The command line maps it to exit code 2 ("bad input"); anything else is exit cod
 from __future__ import annotations
 
 import os
-from typing import Union
+import sys
+import traceback
+from typing import Callable, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -33,3 +35,20 @@ class DiffPoseError(Exception):
             parts.append(place)
         parts.append(expected)
         return cls(": ".join(parts))
+
+
+def exit_code(command: Callable[[], int]) -> int:
+    """Run a command-line entry point and turn its outcome into the documented exit code:
+    its own code when it returns, 2 for `DiffPoseError` (message on stderr), 1 for an
+    interrupt or any other exception (traceback on stderr)."""
+    try:
+        return int(command())
+    except DiffPoseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    except Exception:  # noqa: BLE001 - the one place that turns crashes into exit code 1
+        traceback.print_exc()
+        return 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...core.errors import DiffPoseError
+from ...core.rotations import quat_to_matrix
 
 _AXES = {"X": 0, "Y": 1, "Z": 2}
 
@@ -184,18 +185,6 @@ def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) from quaternions (..., 4) as (w, x, y, z)."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
 def _slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Spherical interpolation between unit quaternions (..., 4) at fractions u (...)."""
     dot = np.sum(q0 * q1, axis=-1)
@@ -234,4 +223,4 @@ def resample(motion: NativeMotion, fps: float) -> NativeMotion:
     quat = matrix_to_quaternion(motion.local_rot)  # (T, J, 4)
     q = _slerp(quat[i0], quat[i0 + 1], np.broadcast_to(u[:, None], (n_out, quat.shape[1])))
     root = motion.root_pos[i0] * (1.0 - u)[:, None] + motion.root_pos[i0 + 1] * u[:, None]
-    return replace(motion, local_rot=quaternion_to_matrix(q), root_pos=root, fps=float(fps))
+    return replace(motion, local_rot=quat_to_matrix(q), root_pos=root, fps=float(fps))
