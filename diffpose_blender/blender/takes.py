@@ -31,6 +31,7 @@ from typing import Any, Callable, TypeVar, cast
 import bpy
 from bpy.app.handlers import persistent as _untyped_persistent
 
+from ..core.errors import DiffPoseError
 from ..core.take import Take, read_take
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -48,7 +49,9 @@ class DiffPoseTakeItem(bpy.types.PropertyGroup):
     filepath: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="File",
         description="The take file (.npz); relative to the .blend (//...) once it is saved",
-        subtype="FILE_PATH", default="")
+        # Not FILE_PATH: the add-on manages it (5.0 warns about "//" in FILE_PATH strings
+        # without an option 4.2 does not know).
+        default="")
     frames: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Frames", description="Number of frames in the take", default=0, min=0)
     hypotheses: bpy.props.IntProperty(  # type: ignore[valid-type]
@@ -183,7 +186,7 @@ def active_take(scene: bpy.types.Scene) -> tuple[DiffPoseTakeItem, Take] | None:
         return None
     try:
         return item, read_cached(take_path(item))
-    except (OSError, ValueError):
+    except (OSError, ValueError, DiffPoseError):
         return None
 
 
@@ -204,7 +207,7 @@ def take_problem(item: DiffPoseTakeItem) -> str:
         return f"the take file is missing: {path}"
     try:
         read_cached(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, DiffPoseError) as exc:
         return str(exc)
     return ""
 
