@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, panels, preferences, props, takes
+from . import operators, overlay, panels, preferences, props, takes
 
 CLASSES: tuple[type, ...] = (
     preferences.DiffPosePreferences,
@@ -28,9 +28,11 @@ def register() -> None:
         bpy.utils.register_class(cls)
     props.attach()
     takes.register_handlers()
+    overlay.register_handlers()
 
 
 def unregister() -> None:
+    overlay.unregister_handlers()
     takes.unregister_handlers()
     props.detach()
     for cls in reversed(CLASSES):

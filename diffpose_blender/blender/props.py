@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
 
 from .takes import DiffPoseTakeItem
+
+
+# --- U2: helpers of the preview/retarget settings below ----------------------------
+def _redraw_viewports(_self: Any, context: bpy.types.Context) -> None:
+    """Ghost settings change what the viewport draws: redraw every 3D view (the sidebar
+    that changed redraws itself, the main region would not)."""
+    wm = context.window_manager
+    for window in (wm.windows if wm is not None else ()):
+        screen = window.screen
+        for area in (screen.areas if screen is not None else ()):
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def _is_armature(_self: Any, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE"
 
 
 class DiffPoseSceneSettings(bpy.types.PropertyGroup):
@@ -39,6 +57,91 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
     take_index: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Take", description="The selected take: previewed, smoothed and baked",
         default=-1, min=-1)
+
+    # --- Preview, smooth, retarget, export (U2: blender/overlay.py, panels.py) --------
+    show_hypotheses: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Show Hypotheses",
+        description="Draw the poses the model thought possible at this frame as ghost "
+                    "skeletons where the rig stands; where they disagree, the pose is "
+                    "a guess",
+        default=True, update=_redraw_viewports)
+    preview_hypothesis: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Hypothesis",
+        description="Which ghost to show: -1 shows all of them, 0 and up shows only that "
+                    "one (the one \"Use Hypothesis\" puts on the chosen frames)",
+        default=-1, min=-1, soft_max=19, update=_redraw_viewports)
+    ghost_opacity: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Ghost Opacity",
+        description="How solid the ghost skeletons look: 0 invisible, 1 opaque",
+        default=0.4, min=0.0, max=1.0, subtype="FACTOR", update=_redraw_viewports)
+    ghost_colors: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Uncertainty Colours",
+        description="Colour the ghosts by how much the hypotheses disagree at each joint "
+                    "(green: within 2 cm, yellow: 5 cm, red: 10 cm or more); off: grey",
+        default=True, update=_redraw_viewports)
+    choice_first: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="From",
+        description="First scene frame that gets the chosen hypothesis",
+        default=1)
+    choice_last: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="To",
+        description="Last scene frame that gets the chosen hypothesis (inclusive)",
+        default=1)
+    smooth_method: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Smoothing",
+        description="How to remove jitter from the estimated motion",
+        items=(("SPLINE", "Spline (uncertainty-weighted)",
+                "Follows confident frames closely and lets unsure ones follow their "
+                "neighbours; the default"),
+               ("BUTTERWORTH", "Low-pass", "Removes motion faster than the cutoff evenly "
+                                           "over the clip"),
+               ("SAVGOL", "Savitzky-Golay", "Keeps sharp peaks (hits, footfalls) better, "
+                                            "smooths less"),
+               ("NONE", "None", "Keep the motion as estimated")),
+        default="SPLINE")
+    smooth_cutoff_hz: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Cutoff",
+        description="Motion faster than this many cycles per second is smoothed away "
+                    "(lower: smoother, but quick moves get softer)",
+        default=4.0, min=0.1, soft_max=15.0, unit="NONE")
+    smooth_strength: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Trust Confident Frames",
+        description="Spline only: how much more the confident frames count than the "
+                    "unsure ones (0: all frames count the same)",
+        default=1.0, min=0.0, soft_max=2.0)
+    target_armature: bpy.props.PointerProperty(  # type: ignore[valid-type]
+        name="Target Rig",
+        description="The character rig to animate with the take",
+        type=bpy.types.Object, poll=_is_armature)
+    root_motion: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Root Motion",
+        description="Move the character through the scene as in the video; off: the "
+                    "character moves in place",
+        default=True)
+    foot_lock: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Foot Locking",
+        description="Keep feet planted while they touch the ground (removes foot "
+                    "sliding)",
+        default=True)
+    bake_colors: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Colour Bones by Uncertainty",
+        description="Key each bone's colour per frame by how sure the model was (green: "
+                    "sure, red: a guess); the rig's own colours come back with Clear",
+        default=True)
+    bake_start_frame: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Start Frame",
+        description="Scene frame where the take's first frame lands (the ghosts and "
+                    "\"Use Hypothesis\" count frames from here too)",
+        default=1)
+    export_preset: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="FBX Preset",
+        description="The application the FBX is for: sets axes, scale and bone options",
+        items=(("UNITY", "Unity", "For Unity: Y up, imports at scale 1, only the bones "
+                                  "that move the mesh"),
+               ("UNREAL", "Unreal", "For Unreal Engine: Z up, only the bones that move "
+                                    "the mesh"),
+               ("BLENDER", "Blender", "To bring back into Blender unchanged, all bones")),
+        default="UNITY")
 
 
 def attach() -> None:
