@@ -15,8 +15,11 @@ PKG_ID = "diffpose_blender"
 MODULE = f"bl_ext.user_default.{PKG_ID}"
 
 # What the add-on registers; each must appear on enable and vanish on disable.
-PANELS = ("DIFFPOSE_PT_main", "DIFFPOSE_PT_source")
-OPERATORS = ("load_source", "bake", "colors_clear", "export_fbx", "export_bvh")
+PANELS = ("DIFFPOSE_PT_main", "DIFFPOSE_PT_source", "DIFFPOSE_PT_estimate",
+          "DIFFPOSE_PT_takes", "DIFFPOSE_PT_preview", "DIFFPOSE_PT_smooth",
+          "DIFFPOSE_PT_retarget", "DIFFPOSE_PT_export")
+OPERATORS = ("load_source", "bake", "colors_clear", "export_fbx", "export_bvh",
+             "use_hypothesis")
 
 
 @pytest.fixture(scope="module")

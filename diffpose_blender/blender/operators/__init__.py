@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import bake, export, takes
+from . import bake, export, preview, takes
 from .source import DIFFPOSE_OT_load_source
 
 CLASSES: tuple[type, ...] = (
@@ -10,4 +10,5 @@ CLASSES: tuple[type, ...] = (
     *bake.classes,
     *export.classes,
     *takes.classes,
+    *preview.classes,
 )
