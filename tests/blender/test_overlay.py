@@ -193,3 +193,34 @@ def test_handler_follows_register_and_file_load(registered: None) -> None:
     finally:
         addon.register()
     assert overlay.is_drawing()
+
+
+def test_ghosts_stand_where_the_baked_rig_stands(scene: bpy.types.Scene) -> None:
+    """Baked with the panel's settings onto a rig moved away from the origin, the ghosts'
+    mean pelvis follows the rig's pelvis (within the retarget's own floor and leg-length
+    adjustments: 2 cm measured)."""
+    from tests.blender import rigs
+
+    item = takes.active_item(scene)
+    rig = rigs.build_family("ue5")
+    rig.location = (1.0, 2.0, 0.0)
+    scene.diffpose.target_armature = rig
+    try:
+        assert bpy.ops.diffpose.bake(take_path=str(takes.take_path(item)), armature=rig.name,
+                                     action_name=item.name, start_frame=START) == {"FINISHED"}
+        B = len(SKELETON.bones)
+        for frame in (0, FRAME, 20):
+            scene.frame_set(START + frame)
+            lines = overlay.scene_lines(scene)
+            assert lines is not None
+            positions = lines[0].reshape(-1, B, 2, 3)  # (N, B, 2, 3)
+            assert SKELETON.bones[0][0] == SKELETON.index["pelvis"]
+            ghost_pelvis = positions[:, 0, 0].mean(axis=0)
+            rig_pelvis = np.array(rig.matrix_world @ rig.pose.bones["pelvis"].head)
+            assert np.linalg.norm(ghost_pelvis - rig_pelvis) < 0.05, (frame, ghost_pelvis,
+                                                                      rig_pelvis)
+    finally:
+        scene.diffpose.target_armature = None
+        action = rig.animation_data.action
+        bpy.data.objects.remove(rig)
+        bpy.data.actions.remove(action)
