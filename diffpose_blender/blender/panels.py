@@ -109,7 +109,7 @@ class DIFFPOSE_PT_estimate(_SubPanel):
         if layout is None or settings is None:
             return
         col = layout.column()
-        for name in ("hypotheses", "steps", "seed", "device"):
+        for name in ("hypotheses", "steps", "seed", "device", "model"):
             _prop(col, settings, name)
         state = getattr(settings, "estimate_state", "IDLE")
         running = state == "RUNNING"
