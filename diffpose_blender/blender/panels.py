@@ -239,8 +239,8 @@ class DIFFPOSE_PT_smooth(_SubPanel):
         col.prop(settings, "smooth_cutoff_hz")
         if settings.smooth_method == "SPLINE":
             col.prop(settings, "smooth_strength")
-        if _has_operator("diffpose.smooth"):
-            _button(layout, "diffpose.smooth", _take_reason(context))
+        # Without the operator `_button` says so: these settings alone change nothing.
+        _button(layout, "diffpose.smooth", _take_reason(context))
 
 
 _detections: dict[tuple[str, int], tuple[str, str]] = {}
