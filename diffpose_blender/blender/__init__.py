@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, overlay, panels, preferences, props, takes
+from . import backend_link, estimate, operators, overlay, panels, preferences, props, takes
 
 CLASSES: tuple[type, ...] = (
     preferences.DiffPosePreferences,
@@ -28,11 +28,15 @@ def register() -> None:
         bpy.utils.register_class(cls)
     props.attach()
     takes.register_handlers()
+    estimate.register()
+    backend_link.register()
     overlay.register_handlers()
 
 
 def unregister() -> None:
     overlay.unregister_handlers()
+    estimate.unregister()
+    backend_link.unregister()
     takes.unregister_handlers()
     props.detach()
     for cls in reversed(CLASSES):

@@ -66,6 +66,39 @@ class DiffPosePreferences(bpy.types.AddonPreferences):
             col.prop(self, "remote_host")
             col.prop(self, "remote_port")
             col.prop(self, "token_path")
+        self._draw_backend(layout)
+
+    def _draw_backend(self, layout: bpy.types.UILayout) -> None:
+        """Set-up (managed mode), check and release; their state is polled by timers in
+        backend_link, which redraw this panel."""
+        # Imported here: backend_link imports this module (get_preferences).
+        from . import backend_link
+
+        if self.backend_mode == "MANAGED":
+            box = layout.box()
+            venv = backend_link.managed_venv_dir()
+            ready = backend_link.venv_python(venv).is_file()
+            box.label(text=f"Environment: {venv}" + ("" if ready else " (not set up)"),
+                      icon="CHECKMARK" if ready else "ERROR")
+            row = box.row(align=True)
+            row.operator("diffpose.backend_setup",
+                         text="Set Up Backend Again" if ready else "Set Up Backend",
+                         icon="IMPORT")
+            job = backend_link.setup_job()
+            if job is not None:
+                if job.state == "RUNNING":
+                    row.operator("diffpose.backend_setup_cancel", icon="CANCEL")
+                col = box.column(align=True)
+                col.label(text=f"{job.state.title()}: {job.message}")
+                col.label(text=f"Log: {job.log_path}")
+                for line in job.log_tail():
+                    col.label(text=line[:120])
+        box = layout.box()
+        row = box.row(align=True)
+        row.operator("diffpose.backend_check", icon="PLUGIN")
+        row.operator("diffpose.backend_release", icon="TRASH")
+        for line in backend_link.check_lines():
+            box.label(text=line)
 
 
 def get_preferences(context: bpy.types.Context) -> DiffPosePreferences | None:

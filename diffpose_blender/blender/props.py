@@ -58,6 +58,54 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
         name="Take", description="The selected take: previewed, smoothed and baked",
         default=-1, min=-1)
 
+    # --- Estimate (U1, blender/estimate.py): what to ask the model, and its progress --
+    hypotheses: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Hypotheses",
+        description="How many possible 3D poses the model draws for every frame; where "
+                    "they disagree the pose is uncertain (more: slower, better colours)",
+        default=5, min=1, max=20)
+    steps: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Steps",
+        description="Denoising steps per hypothesis; 0 uses the model's own default "
+                    "(more: slower, sometimes steadier)",
+        default=0, min=0, max=1000)
+    seed: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Seed",
+        description="Random seed: the same seed and source give the same take",
+        default=0, min=0)
+    device: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Device",
+        description="Where the backend runs the model",
+        items=(("auto", "Automatic", "The GPU when the backend sees one, else the CPU"),
+               ("cpu", "CPU", "Always the processor (slower, works everywhere)"),
+               ("cuda", "GPU (CUDA)", "An NVIDIA GPU; fails with a clear message if the "
+                                      "backend sees none")),
+        default="auto")
+    model: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Model",
+        description="A model folder to use instead of the bundled one (leave empty)",
+        subtype="DIR_PATH", default="")
+    estimate_state: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Estimate state", description="Where the last estimate stands",
+        items=(("IDLE", "Idle", "No estimate has run"),
+               ("RUNNING", "Running", "The backend is working on it"),
+               ("DONE", "Done", "The last estimate became a take"),
+               ("FAILED", "Failed", "The last estimate failed; see the message"),
+               ("CANCELLED", "Cancelled", "The last estimate was cancelled")),
+        default="IDLE")
+    estimate_stage: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Stage", description="What the backend is doing: detect (finding the person "
+                                  "in the video), lift (the 3D model), saving",
+        default="")
+    estimate_done: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Done", description="Frames of the current stage finished", default=0, min=0)
+    estimate_total: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Total", description="Frames of the current stage", default=0, min=0)
+    estimate_message: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Message", description="The last estimate's outcome, or the backend's message "
+                                    "when it failed",
+        default="")
+
     # --- Preview, smooth, retarget, export (U2: blender/overlay.py, panels.py) --------
     show_hypotheses: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Show Hypotheses",

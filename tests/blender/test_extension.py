@@ -19,7 +19,10 @@ PANELS = ("DIFFPOSE_PT_main", "DIFFPOSE_PT_source", "DIFFPOSE_PT_estimate",
           "DIFFPOSE_PT_takes", "DIFFPOSE_PT_preview", "DIFFPOSE_PT_smooth",
           "DIFFPOSE_PT_retarget", "DIFFPOSE_PT_export")
 OPERATORS = ("load_source", "bake", "colors_clear", "export_fbx", "export_bvh",
-             "use_hypothesis")
+             "use_hypothesis",
+             # U1: estimate, takes, backend (preferences)
+             "estimate", "estimate_cancel", "take_delete", "backend_check",
+             "backend_release", "backend_setup", "backend_setup_cancel")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import bake, export, preview, takes
+from . import backend, bake, estimate, export, preview, takes
 from .source import DIFFPOSE_OT_load_source
 
 CLASSES: tuple[type, ...] = (
@@ -11,4 +11,6 @@ CLASSES: tuple[type, ...] = (
     *export.classes,
     *takes.classes,
     *preview.classes,
+    *estimate.classes,
+    *backend.classes,
 )
