@@ -228,3 +228,25 @@ def test_a_file_saved_while_running_reopens_not_running(
     assert job.state == "CANCELLED" and estimate.running() is None
     s = bpy.context.scene.diffpose
     assert s.estimate_state == "CANCELLED" and len(s.takes) == 0
+
+
+SAMPLE_VIDEO = REPO / "examples" / "sample_walk.mp4"
+
+
+@pytest.mark.skipif(not SAMPLE_VIDEO.is_file(), reason="the bundled sample clip is missing")
+def test_the_sample_video_is_detected_and_lifted_in_the_backend(
+        backend: LocalBackend, model_dir: Path) -> None:
+    """The path an animator takes: the bundled video as the source, 5 hypotheses; the
+    backend detects the person (stage "detect") and lifts (stage "lift")."""
+    scene = _scene(SAMPLE_VIDEO, model_dir, hypotheses=5)
+    assert bpy.ops.diffpose.load_source() == {"FINISHED"}
+    assert scene.diffpose.source_format == "Video"
+    job = estimate.EstimateJob.start(scene, backend)
+    seen: list[tuple[str, str, int, int]] = []
+    _drive(job, seen=seen)
+    assert job.state == "DONE", job.message
+    stages = {stage for state, stage, _, _ in seen if state == "RUNNING"}
+    assert "detect" in stages, stages
+    item = scene.diffpose.takes[0]
+    assert item.name == "sample_walk" and item.hypotheses == 5 and item.frames > 10
+    assert read_take(takes.take_path(item)).source_2d.endswith("sample_walk.mp4")
