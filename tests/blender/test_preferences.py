@@ -123,6 +123,21 @@ def test_setup_job_runs_its_steps_and_logs_them(tmp_path: Path) -> None:
     assert backend_link.venv_python(venv).is_file()
 
 
+def test_the_real_setup_commands_with_an_empty_requirement_list(tmp_path: Path) -> None:
+    """The managed set-up as it runs for users (venv with pip, then pip install -r), with
+    a requirements file that asks for nothing: offline, about 10 s."""
+    empty = tmp_path / "requirements.txt"
+    empty.write_text("# nothing to install in a test\n")
+    venv = tmp_path / "backend-venv"
+    steps, labels = backend_link.setup_commands(venv, requirements=empty)
+    job = backend_link.SetupJob(steps, tmp_path / "backend-setup.log", labels)
+    _run(job)
+    assert job.state == "DONE", (job.message, job.log_tail(20))
+    assert backend_link.venv_python(venv).is_file()
+    log = job.log_path.read_text()
+    assert "-m venv" in log and "pip install" in log and "== DONE" in log
+
+
 def test_setup_job_failure_names_the_step_and_the_log(tmp_path: Path) -> None:
     job = backend_link.SetupJob(
         [[sys.executable, "-c", "print('ok')"],

@@ -93,6 +93,8 @@ class DIFFPOSE_OT_estimate(bpy.types.Operator):
             return {"PASS_THROUGH"}
         self._end(context)
         if job.state == "DONE":
+            # The new take becomes its own undo step (a modal operator makes none).
+            bpy.ops.ed.undo_push(message=f"DiffPose estimate: {job.take_name}")
             self.report({"INFO"}, job.message)
             return {"FINISHED"}
         self.report({"ERROR"} if job.state == "FAILED" else {"WARNING"}, job.message)
