@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar, cast
 
 import bpy
+import numpy as np
 from bpy.app.handlers import persistent as _untyped_persistent
 
 from ..client.jobs import BackendError, Job, Progress, Result
@@ -73,6 +74,8 @@ class EstimateJob:
         self.state = "RUNNING"
         self.message = ""
         self.take_name = ""
+        #: Fields of the `lift` that follows a remote `detect` (None: no second request).
+        self.lift_after: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, scene: bpy.types.Scene, backend: Backend) -> "EstimateJob":
@@ -82,10 +85,30 @@ class EstimateJob:
         if not settings.source_path:
             raise DiffPoseError("choose a video or a 2D keypoint file first")
         request = lift_request(settings)
-        if not os.path.exists(request["path"]) and not _is_remote(backend):
-            raise DiffPoseError(f"{request['path']}: no such file")
-        job = backend.submit("lift", request)
+        path = request["path"]
+        if not os.path.isfile(path):
+            raise DiffPoseError(f"{path}: no such file")
+        lift_after: dict[str, Any] | None = None
+        if not _is_remote(backend):
+            # A local backend reads the file itself (and detects on a video).
+            job = backend.submit("lift", request)
+        else:
+            # A server cannot read our files: send the video's bytes to `detect`, then
+            # its keypoints to `lift`; a keypoint file is read here and sent as arrays.
+            from ..core.formats import keypoints_to_arrays, read_keypoints
+            from ..core.media import VIDEO_EXTENSIONS
+
+            fields = {k: v for k, v in request.items() if k != "path"}
+            if path.lower().endswith(VIDEO_EXTENSIONS):
+                video = np.fromfile(path, dtype=np.uint8)
+                job = backend.submit("detect", {"suffix": Path(path).suffix.lower()},
+                                     {"video": video})
+                lift_after = fields
+            else:
+                kp = read_keypoints(path, fps=request["fps"])
+                job = backend.submit("lift", fields, keypoints_to_arrays(kp))
         self = cls(scene, backend, job, request)
+        self.lift_after = lift_after
         self._show(state="RUNNING", stage="starting", done=0, total=0,
                    message="starting the backend")
         return self
@@ -103,6 +126,12 @@ class EstimateJob:
             if isinstance(event, Progress):
                 self._show(stage=event.stage, done=event.done, total=event.total,
                            message=f"{event.stage}: {event.done} / {event.total}")
+            elif isinstance(event, Result) and self.job.method == "detect" and \
+                    self.lift_after is not None:
+                # Remote video: the detected keypoints go on to `lift`.
+                self.job = self.backend.submit("lift", self.lift_after, event.arrays)
+                self.lift_after = None
+                return False
             elif isinstance(event, Result):
                 self._finish_result(event)
                 return True

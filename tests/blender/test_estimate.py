@@ -9,6 +9,7 @@ random model (as tests/conftest.py's `small_model`, built in that Python) as the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 import diffpose_blender as addon
 from diffpose_blender.blender import backend_link, estimate, takes
-from diffpose_blender.client.process import LocalBackend
+from diffpose_blender.client.process import LocalBackend, RemoteBackend
 from diffpose_blender.core.formats.keypoints_npz import write_keypoints_npz
 from diffpose_blender.core.take import read_take
 from tests.samples import sample_keypoints
@@ -250,3 +251,44 @@ def test_the_sample_video_is_detected_and_lifted_in_the_backend(
     item = scene.diffpose.takes[0]
     assert item.name == "sample_walk" and item.hypotheses == 5 and item.frames > 10
     assert read_take(takes.take_path(item)).source_2d.endswith("sample_walk.mp4")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[RemoteBackend]:
+    """A real ``serve --listen`` server on loopback and a RemoteBackend to it."""
+    token = b"0123456789abcdef0123456789abcdef"
+    token_file = tmp_path / "token"
+    token_file.write_bytes(token + b"\n")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    addon.register()
+    proc = subprocess.Popen([BACKEND_PYTHON, "-m", "diffpose_blender.backend", "serve",
+                             "--listen", "127.0.0.1:0", "--token-file", str(token_file),
+                             "--device", "cpu"], cwd=REPO, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    backend = RemoteBackend("127.0.0.1", int(match.group(1)), token)
+    backend_link.use_backend(backend)
+    yield backend
+    addon.unregister()
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("source", ["keypoints", "video"])
+def test_a_remote_server_gets_the_source_sent(remote: RemoteBackend, model_dir: Path,
+                                              short_source: Path, source: str) -> None:
+    """A server cannot read this machine's files: a keypoint file goes as arrays to
+    `lift`, a video's bytes to `detect` and its keypoints on to `lift`."""
+    path = short_source if source == "keypoints" else SAMPLE_VIDEO
+    scene = _scene(path, model_dir)
+    job = estimate.EstimateJob.start(scene, remote)
+    seen: list[tuple[str, str, int, int]] = []
+    _drive(job, seen=seen)
+    assert job.state == "DONE", job.message
+    if source == "video":
+        assert "detect" in {stage for _, stage, _, _ in seen}
+    item = scene.diffpose.takes[0]
+    assert item.name == path.stem and item.hypotheses == 3
