@@ -21,7 +21,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _BLENDER_HOME = tempfile.mkdtemp(prefix="diffpose-tests-blender-")
 os.environ["BLENDER_USER_RESOURCES"] = _BLENDER_HOME
 os.environ["XDG_CACHE_HOME"] = os.path.join(_BLENDER_HOME, "cache")
-atexit.register(shutil.rmtree, _BLENDER_HOME, ignore_errors=True)
+
+
+def cleanup_blender_home() -> None:
+    shutil.rmtree(_BLENDER_HOME, ignore_errors=True)
+
+
+atexit.register(cleanup_blender_home)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
