@@ -9,8 +9,8 @@ Frames: hypotheses are camera metres, root-relative (`core.take`); `core.world.t
 places the take's *mean* pose in the world (metres, Z up). That placement is one
 similarity transform of the whole clip (an axis change, a levelling rotation, a heading
 turn, an optional scale) plus a translation, so each hypothesis goes to the world as its
-mean does: ``world_h = world_mean + A (h - mean)`` with ``A = scale * rotation``, the
-transform recovered here from the mean's camera and world positions (`_camera_to_world`).
+mean does: ``world_h = world_mean + A (h - mean)`` with A the placement's linear part
+(`WorldMotion.camera_to_world`).
 """
 
 from __future__ import annotations
@@ -50,24 +50,6 @@ class Ghosts:
         return int(self.hypotheses.shape[1])
 
 
-def _camera_to_world(camera: np.ndarray, world: np.ndarray) -> np.ndarray:
-    """The 3x3 matrix A (scale times a rotation) with world - c_w = A (camera - c_c).
-
-    camera, world  (P, 3) the same points in the two frames (metres), exactly related by
-    a similarity transform. Umeyama's closed form: the rotation from the SVD of the
-    cross-covariance (sign-fixed so it is proper), the scale from the variances.
-    """
-    x = camera - camera.mean(axis=0)
-    y = world - world.mean(axis=0)
-    u, s, vt = np.linalg.svd(y.T @ x)
-    d = np.ones(3)
-    d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
-    rotation = u @ np.diag(d) @ vt
-    scale = float((s * d).sum() / max((x ** 2).sum(), 1e-12))
-    result: np.ndarray = scale * rotation
-    return result
-
-
 def take_ghosts(take: Any, motion: WorldMotion | None = None,
                 skeleton_bones: Sequence[tuple[int, int]] | None = None) -> Ghosts:
     """The hypotheses of `take` (`core.take.Take`) in the world frame of `motion`
@@ -85,13 +67,13 @@ def take_ghosts(take: Any, motion: WorldMotion | None = None,
             raise DiffPoseError(f"ghosts: the take's joints {names[:3]}... are not the "
                                 f"project's skeleton; pass its bones")
         skeleton_bones = SKELETON.bones
+    if motion.camera_to_world is None:
+        raise DiffPoseError("ghosts: the motion was not placed from this take's camera; "
+                            "use core.world.take_to_world")
     hyp = np.asarray(take.hypotheses, dtype=np.float64)     # (T, N, J, 3) camera, root-rel.
     pose = np.asarray(take.pose, dtype=np.float64)          # (T, J, 3)
-    root = np.asarray(take.root_cam, dtype=np.float64)      # (T, 3)
     valid = np.asarray(motion.valid, dtype=bool)
-    camera = (pose + root[:, None])[valid].reshape(-1, 3)
-    world = np.asarray(motion.joints)[valid].reshape(-1, 3)
-    A = _camera_to_world(camera, world)
+    A = motion.camera_to_world
     # world_h = world_mean + A (h - mean): offsets from the mean turn and scale with A.
     out = np.asarray(motion.joints)[:, None] + (hyp - pose[:, None]) @ A.T
     out[~valid] = np.nan

@@ -77,6 +77,11 @@ class WorldMotion:
     joint_names  (J,) names, the project's skeleton names.
     fps          frames per second.
     notes        how the frame was found (for the bake report).
+    camera_to_world  (3, 3) the linear part of the placement (axis change, levelling,
+                 heading turn, scale) from camera metres, so that anything else in the
+                 take's camera frame (its hypotheses) goes where the pose went:
+                 ``world = joints + camera_to_world @ (camera - pose)``; None for a
+                 motion that did not come from a camera (mocap).
     """
 
     joints: np.ndarray
@@ -85,6 +90,7 @@ class WorldMotion:
     joint_names: tuple[str, ...]
     fps: float
     notes: tuple[str, ...] = ()
+    camera_to_world: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -246,6 +252,7 @@ def take_to_world(take: Any, height_m: float | None = None) -> WorldMotion:
     up, note = estimate_up(world[valid], names, fps)
     level = rotation_between(up, np.array([0.0, 0.0, 1.0]))
     world = world @ level.T
+    linear = level @ CAMERA_TO_WORLD
 
     first = int(np.argmax(valid))
     J = {n: i for i, n in enumerate(names)}
@@ -259,7 +266,9 @@ def take_to_world(take: Any, height_m: float | None = None) -> WorldMotion:
         forward = np.cross(normalize(left), [0.0, 0.0, 1.0])
         yaw = np.arctan2(forward[0], -forward[1])  # angle from -Y to forward, about Z
         c, s = np.cos(-yaw), np.sin(-yaw)
-        world = world @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]).T
+        turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+        world = world @ turn.T
+        linear = turn @ linear
         notes.append(f"heading: turned {np.degrees(-yaw):.1f} degrees about Z to face -Y")
 
     root_j = J.get("pelvis", 0)
@@ -278,7 +287,9 @@ def take_to_world(take: Any, height_m: float | None = None) -> WorldMotion:
         k = height_m / stature
         world *= k
         spread = spread * k
+        linear = k * linear
         notes.append(f"scaled x{k:.3f} to a stature of {height_m:.2f} m")
 
     world[~valid] = np.nan
-    return WorldMotion(world, valid.copy(), spread.copy(), names, fps, tuple(notes))
+    return WorldMotion(world, valid.copy(), spread.copy(), names, fps, tuple(notes),
+                       camera_to_world=linear)
