@@ -280,11 +280,7 @@ def write_take(path: PathLike, take: Take) -> None:
     write, leaves whatever was at `path` untouched. Raises `DiffPoseError` naming `path`.
     """
     src = os.fspath(path)
-    take.validate(src)
-    arrays = _to_arrays(take)
-    # Validate exactly what will be read back (after the cast to the storage dtypes, which
-    # could overflow float32 to inf), so a file written here always reads.
-    _from_arrays(arrays, src).validate(src)
+    arrays = take_to_arrays(take, src)
     for key, value in arrays.items():
         # Nothing above makes objects, but the promise is "no pickles", so keep it here.
         assert not value.dtype.hasobject, key
@@ -295,12 +291,14 @@ def write_take(path: PathLike, take: Take) -> None:
         raise DiffPoseError.at(src, expected=f"could not write the take: {exc}") from exc
 
 
-def take_to_arrays(take: Take) -> dict[str, _Array]:
+def take_to_arrays(take: Take, src: str = _IN_MEMORY) -> dict[str, _Array]:
     """The take file's keys for `take`, validated (what `write_take` stores; the backend
-    protocol sends these arrays)."""
-    take.validate(_IN_MEMORY)
+    protocol sends these arrays). `src` names the destination in messages."""
+    take.validate(src)
     arrays = _to_arrays(take)
-    _from_arrays(arrays, _IN_MEMORY).validate(_IN_MEMORY)
+    # Validate exactly what will be read back (after the cast to the storage dtypes, which
+    # could overflow float32 to inf), so what is written or sent here always reads.
+    _from_arrays(arrays, src).validate(src)
     return arrays
 
 
