@@ -46,7 +46,10 @@ SAMPLES_PER_BATCH = 4096
 
 
 class Cancelled(DiffPoseError):
-    """The caller's `cancelled()` turned true: the lift stopped and returns nothing."""
+    """The request was cancelled: the lift (or, in `serve`, any method at a progress
+    point) stopped and returns nothing."""
+
+
 #: Frames at each end of a window that are only used when no other window covers them.
 WINDOW_MARGIN = 6
 

@@ -59,10 +59,6 @@ AUTH_TIMEOUT_S = 10.0
 PROGRESS_INTERVAL_S = 0.1
 
 
-class Cancelled(Exception):
-    """Raised inside a running request when the client cancelled it."""
-
-
 def _log(text: str) -> None:
     print(f"[serve] {text}", file=sys.stderr, flush=True)
 
@@ -279,6 +275,10 @@ class Session:
         self._closed.set()
 
     def _run_request(self, msg: Message) -> None:
+        # The one cancellation error: raised by `lift` itself between denoising steps,
+        # and by the progress callback of any method.
+        from .lift import Cancelled
+
         method = str(msg.get("method", ""))
         if msg.id in self._cancelled:
             self.send(error_message(msg.id, "cancelled", f"{method} cancelled"))
@@ -291,7 +291,7 @@ class Session:
 
         def progress(done: int, total: int, stage: str) -> None:
             if msg.id in self._cancelled:
-                raise Cancelled()
+                raise Cancelled(f"{method} cancelled")
             now = time.monotonic()
             if now - last[0] >= PROGRESS_INTERVAL_S or (total and done >= total):
                 last[0] = now
@@ -299,14 +299,12 @@ class Session:
                                                        "total": int(total),
                                                        "stage": stage}))
 
-        from .lift import Cancelled as LiftCancelled
-
         _log(f"request {msg.id}: {method}")
         t0 = time.monotonic()
         try:
             fields, arrays = self.service.handle(method, msg.fields, msg.arrays, progress,
                                                  lambda: msg.id in self._cancelled)
-        except (Cancelled, LiftCancelled):
+        except Cancelled:
             self.send(error_message(msg.id, "cancelled", f"{method} cancelled"))
         except DiffPoseError as exc:
             self.send(error_message(msg.id, "bad_input", str(exc), traceback.format_exc()))
