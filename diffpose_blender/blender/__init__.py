@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import backend_link, estimate, operators, overlay, panels, preferences, props, takes
+from . import (backend_link, estimate, operators, overlay, panels, preferences, props, smooth,
+               takes)
 
 CLASSES: tuple[type, ...] = (
     preferences.DiffPosePreferences,
@@ -29,6 +30,7 @@ def register() -> None:
     props.attach()
     takes.register_handlers()
     estimate.register()
+    smooth.register()
     backend_link.register()
     overlay.register_handlers()
 
@@ -36,6 +38,7 @@ def register() -> None:
 def unregister() -> None:
     overlay.unregister_handlers()
     estimate.unregister()
+    smooth.unregister()
     backend_link.unregister()
     takes.unregister_handlers()
     props.detach()

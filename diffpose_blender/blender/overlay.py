@@ -104,13 +104,17 @@ def scene_lines(scene: bpy.types.Scene
     settings = scene.diffpose  # type: ignore[attr-defined]
     if not settings.show_hypotheses:
         return None
-    found = takes.active_take(scene)
-    if found is None:
+    from .smooth import bake_path
+
+    item = takes.active_item(scene)
+    if item is None:
         return None
-    item, take = found
+    # What the bake uses (the smoothed take); the raw one while that is being made.
+    path = bake_path(scene, item) or takes.take_path(item)
     try:
-        ghosts = ghosts_for(str(takes.take_path(item)), take)
-    except (DiffPoseError, OSError):
+        take = takes.read_cached(path)
+        ghosts = ghosts_for(str(path), take)
+    except (DiffPoseError, OSError, ValueError):
         return None
     rig = baked_armature(scene, item)
     matrix = np.array(rig.matrix_world) if rig is not None else None

@@ -226,7 +226,6 @@ class DIFFPOSE_PT_preview(_SubPanel):
 class DIFFPOSE_PT_smooth(_SubPanel):
     bl_label = "Smooth"
     bl_idname = "DIFFPOSE_PT_smooth"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -234,13 +233,29 @@ class DIFFPOSE_PT_smooth(_SubPanel):
         if layout is None or settings is None:
             return
         layout.prop(settings, "smooth_method")
+        method = settings.smooth_method
         col = layout.column()
-        col.enabled = settings.smooth_method != "NONE"
-        col.prop(settings, "smooth_cutoff_hz")
-        if settings.smooth_method == "SPLINE":
+        if method in ("SPLINE", "BUTTERWORTH"):
+            col.prop(settings, "smooth_cutoff_hz")
+        if method == "SPLINE":
             col.prop(settings, "smooth_strength")
-        # Without the operator `_button` says so: these settings alone change nothing.
-        _button(layout, "diffpose.smooth", _take_reason(context))
+        if method == "SAVGOL":
+            _prop(col, settings, "smooth_window")
+        reason = _take_reason(context)
+        if not reason and method == "NONE":
+            reason = "Smoothing is off: the take is baked as estimated"
+        item = _active_item(context)
+        scene = context.scene
+        if not reason and item is not None and scene is not None:
+            from .smooth import smoothing_status
+
+            path, why = smoothing_status(scene, item)
+            if path is not None:
+                layout.label(text="Smoothed with these settings", icon="CHECKMARK")
+            else:
+                layout.label(text=why, icon="ERROR" if why.startswith("Smoothing failed")
+                             else "INFO")
+        _button(layout, "diffpose.smooth", reason)
 
 
 _detections: dict[tuple[str, int], tuple[str, str]] = {}
@@ -296,18 +311,31 @@ class DIFFPOSE_PT_retarget(_SubPanel):
         col.prop(settings, "foot_lock")
         col.prop(settings, "bake_colors")
         col.prop(settings, "bake_start_frame")
+        _prop(col, settings, "bake_use_range")
+        if getattr(settings, "bake_use_range", False):
+            row = col.row(align=True)
+            row.prop(settings, "bake_first")
+            row.prop(settings, "bake_last")
         reason = _take_reason(context)
         if not reason and target is None:
             reason = "Choose the target rig first"
         item = _active_item(context)
+        scene = context.scene
         properties: dict[str, Any] = {}
-        if not reason and item is not None:
-            from .takes import take_path
+        path = None
+        if not reason and item is not None and scene is not None:
+            from .smooth import smoothing_status
 
-            properties = dict(take_path=str(take_path(item)), armature=target.name,
+            path, reason = smoothing_status(scene, item)
+        if path is not None and item is not None:
+            properties = dict(take_path=str(path), armature=target.name,
                               root_motion=settings.root_motion,
                               foot_lock=settings.foot_lock, colors=settings.bake_colors,
-                              start_frame=settings.bake_start_frame, action_name=item.name)
+                              start_frame=settings.bake_start_frame, action_name=item.name,
+                              use_range=settings.bake_use_range,
+                              frame_first=settings.bake_first, frame_last=settings.bake_last)
+        if not reason and settings.bake_use_range and settings.bake_first > settings.bake_last:
+            reason, properties = "Bake range: From is after To", {}
         _button(layout, "diffpose.bake", reason, **properties)
         if target is not None and _has_operator("diffpose.colors_clear"):
             clear = layout.operator("diffpose.colors_clear")

@@ -9,6 +9,13 @@ import bpy
 from .takes import DiffPoseTakeItem
 
 
+def _smooth_changed(self: Any, context: bpy.types.Context) -> None:
+    """A Smooth setting or the selected take changed: re-smooth soon (live)."""
+    from .smooth import on_settings_changed
+
+    on_settings_changed(self, context)
+
+
 # --- U2: helpers of the preview/retarget settings below ----------------------------
 def _redraw_viewports(_self: Any, context: bpy.types.Context) -> None:
     """Ghost settings change what the viewport draws: redraw every 3D view (the sidebar
@@ -56,7 +63,7 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
         description="The estimates kept with this file; files beside the saved .blend")
     take_index: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Take", description="The selected take: previewed, smoothed and baked",
-        default=-1, min=-1)
+        default=-1, min=-1, update=_smooth_changed)
 
     # --- Estimate (U1, blender/estimate.py): what to ask the model, and its progress --
     hypotheses: bpy.props.IntProperty(  # type: ignore[valid-type]
@@ -146,17 +153,22 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
                ("SAVGOL", "Savitzky-Golay", "Keeps sharp peaks (hits, footfalls) better, "
                                             "smooths less"),
                ("NONE", "None", "Keep the motion as estimated")),
-        default="SPLINE")
+        default="SPLINE", update=_smooth_changed)
     smooth_cutoff_hz: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Cutoff",
         description="Motion faster than this many cycles per second is smoothed away "
                     "(lower: smoother, but quick moves get softer)",
-        default=4.0, min=0.1, soft_max=15.0, unit="NONE")
+        default=4.0, min=0.1, soft_max=15.0, unit="NONE", update=_smooth_changed)
     smooth_strength: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Trust Confident Frames",
         description="Spline only: how much more the confident frames count than the "
                     "unsure ones (0: all frames count the same)",
-        default=1.0, min=0.0, soft_max=2.0)
+        default=1.0, min=0.0, soft_max=2.0, update=_smooth_changed)
+    smooth_window: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Window",
+        description="Savitzky-Golay only: how many frames each smoothed frame looks at "
+                    "(more: smoother); 0 picks about a third of a second",
+        default=0, min=0, soft_max=61, update=_smooth_changed)
     target_armature: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Target Rig",
         description="The character rig to animate with the take",
@@ -181,6 +193,15 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
         description="Scene frame where the take's first frame lands (the ghosts and "
                     "\"Use Hypothesis\" count frames from here too)",
         default=1)
+    bake_use_range: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Bake Part of the Take",
+        description="Bake only the scene frames From to To (the rest of the take is not "
+                    "keyed); off: the whole take",
+        default=False)
+    bake_first: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="From", description="First scene frame to bake", default=1)
+    bake_last: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="To", description="Last scene frame to bake (inclusive)", default=250)
     export_preset: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="FBX Preset",
         description="The application the FBX is for: sets axes, scale and bone options",

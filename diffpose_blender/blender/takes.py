@@ -40,6 +40,8 @@ persistent = cast(Callable[[_F], _F], _untyped_persistent)
 
 #: File name ending of take files written here.
 TAKE_SUFFIX = ".take.npz"
+#: File name ending of a take's smoothed version, kept beside it (blender/smooth.py).
+SMOOTHED_SUFFIX = ".smoothed" + TAKE_SUFFIX
 
 
 class DiffPoseTakeItem(bpy.types.PropertyGroup):
@@ -94,6 +96,15 @@ def take_folder(blend_path: str | None = None) -> Path:
 def take_path(item: DiffPoseTakeItem) -> Path:
     """The absolute path of an item's file (``//`` resolved against the open .blend)."""
     return Path(bpy.path.abspath(item.filepath))
+
+
+def smoothed_path(raw: Path) -> Path:
+    """Where the smoothed version of raw take file `raw` lives: beside it
+    (``walk.take.npz`` -> ``walk.smoothed.take.npz``)."""
+    name = raw.name
+    stem = name[:-len(TAKE_SUFFIX)] if name.endswith(TAKE_SUFFIX) else \
+        name.removesuffix(".npz")
+    return raw.with_name(stem + SMOOTHED_SUFFIX)
 
 
 def _stored_path(path: Path, blend_path: str) -> str:
@@ -161,19 +172,23 @@ def add_take(scene: bpy.types.Scene, path: str | os.PathLike[str],
     return item
 
 
-_cache: dict[str, tuple[float, Take]] = {}
+_cache: dict[str, tuple[int, Take]] = {}
+#: Takes kept in memory: the selected one, its smoothed version, one more.
+_CACHE_SIZE = 3
 
 
 def read_cached(path: Path) -> Take:
     """`read_take`, remembered by (path, modification time): the preview asks every
     redraw, and a take is read once per change of its file."""
     key = str(path)
-    mtime = path.stat().st_mtime
-    hit = _cache.get(key)
+    mtime = path.stat().st_mtime_ns
+    hit = _cache.pop(key, None)
     if hit is not None and hit[0] == mtime:
+        _cache[key] = hit        # most recently used last
         return hit[1]
     take = read_take(path)
-    _cache.clear()           # keep one take in memory: the selected one
+    while len(_cache) >= _CACHE_SIZE:
+        del _cache[next(iter(_cache))]
     _cache[key] = (mtime, take)
     return take
 
@@ -243,6 +258,10 @@ def carry_takes(blend_path: str) -> list[tuple[str, int, str]]:
                     dest = _free_name(folder, src.name.removesuffix(TAKE_SUFFIX))
                 if not dest.exists():
                     shutil.copyfile(src, dest)
+                # The smoothed version travels with it (it is re-made when missing).
+                smoothed = smoothed_path(src)
+                if smoothed.is_file():
+                    shutil.copyfile(smoothed, smoothed_path(dest))
             stored = _stored_path(dest, blend_path)
             if stored != item.filepath:
                 old.append((scene.name, i, item.filepath))

@@ -119,6 +119,24 @@ class RetargetResult:
     properties: dict[str, float] = field(default_factory=dict)
 
 
+def select_frames(result: RetargetResult, first: int, last: int) -> RetargetResult:
+    """The part of `result` on take frames `first`..`last` (inclusive), for baking part of
+    a take; its ``frames`` keep their offsets, so the keys land where they would in a
+    whole bake. The whole take was retargeted (foot contacts and continuity see all of
+    it). Raises `DiffPoseError` when the range misses the take."""
+    frames = np.asarray(result.frames)
+    keep = (frames >= first) & (frames <= last)
+    if not keep.any():
+        raise DiffPoseError(f"bake range: take frames {first} to {last} are outside the "
+                            f"take (frames 0 to {int(frames.max()) if len(frames) else -1})")
+    return RetargetResult(
+        bone_names=result.bone_names, rotations=result.rotations[keep],
+        root_bone=result.root_bone, root_location=result.root_location[keep],
+        frames=frames[keep], spread=result.spread[keep], report=result.report,
+        bone_locations={k: v[keep] for k, v in result.bone_locations.items()},
+        properties=dict(result.properties))
+
+
 # --- rest data -----------------------------------------------------------------------------
 
 def rest_joint_points(rig: RestRig, rig_map: RigMap) -> dict[str, np.ndarray]:

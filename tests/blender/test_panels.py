@@ -152,6 +152,7 @@ def settings(registered: None) -> Any:
     if _has_estimate(s):
         s.estimate_state = "IDLE"
     scene.use_preview_range = False
+    s.smooth_method = "NONE"    # bake the take as it is (tests/blender/test_smooth.py)
     return s
 
 
@@ -285,3 +286,29 @@ def test_use_hypothesis_refuses_bad_input(settings: Any, tmp_path: Path) -> None
         bpy.ops.diffpose.use_hypothesis(hypothesis=0, use_panel_range=False, first=25,
                                         last=40)
     assert len(settings.takes) == 1
+
+
+def test_bake_part_of_the_take(settings: Any, tmp_path: Path) -> None:
+    item = _add_take(tmp_path)
+    rig = rigs.build_family("ue5")
+    settings.target_armature = rig
+    settings.bake_start_frame = 101
+    settings.bake_use_range = True
+    settings.bake_first, settings.bake_last = 90, 110       # starts before the take
+    bake = buttons(draw(panels.DIFFPOSE_PT_retarget))["diffpose.bake"]
+    assert bake.enabled and (bake.values["frame_first"], bake.values["frame_last"]) == (90, 110)
+    assert bpy.ops.diffpose.bake(**bake.values) == {"FINISHED"}
+    action = rig.animation_data.action
+    assert tuple(action.frame_range) == (101.0, 110.0)      # take frames 0-9 only
+    assert action.get("diffpose_take") == item.name
+    # A range that misses the take, and one backwards, are refused; the rig keeps its keys.
+    with pytest.raises(RuntimeError, match="outside the take"):
+        bpy.ops.diffpose.bake(**{**bake.values, "frame_first": 500, "frame_last": 510})
+    settings.bake_first, settings.bake_last = 120, 110
+    drawn = draw(panels.DIFFPOSE_PT_retarget)
+    assert not buttons(drawn)["diffpose.bake"].enabled
+    assert "Bake range: From is after To" in drawn["label"]
+    with pytest.raises(RuntimeError, match="First .120. is after Last .110."):
+        bpy.ops.diffpose.bake(**{**bake.values, "frame_first": 120, "frame_last": 110})
+    assert rig.animation_data.action == action
+    settings.bake_use_range = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import backend, bake, estimate, export, preview, takes
+from . import backend, bake, estimate, export, preview, smooth, takes
 from .source import DIFFPOSE_OT_load_source
 
 CLASSES: tuple[type, ...] = (
@@ -11,6 +11,7 @@ CLASSES: tuple[type, ...] = (
     *export.classes,
     *takes.classes,
     *preview.classes,
+    *smooth.classes,
     *estimate.classes,
     *backend.classes,
 )

@@ -73,6 +73,17 @@ class DIFFPOSE_OT_bake(bpy.types.Operator):
     action_name: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Action", description="Name of the new action; empty: the take's file name",
         default="")
+    use_range: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Part of the take",
+        description="Bake only the scene frames First to Last; off: the whole take",
+        default=False)
+    frame_first: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="First", description="First scene frame to bake (with Part of the take)",
+        default=1)
+    frame_last: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Last", description="Last scene frame to bake, inclusive (with Part of the "
+                                 "take)",
+        default=250)
     set_frame_range: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Set frame range",
         description="Set the scene's frame range to the baked frames", default=True)
@@ -127,6 +138,14 @@ class DIFFPOSE_OT_bake(bpy.types.Operator):
         result = retarget(motion, rig, detection.rig_map,
                           RetargetOptions(root_motion=self.root_motion,
                                           foot_lock=self.foot_lock))
+        if self.use_range:
+            from ...core.retarget import select_frames
+
+            if self.frame_first > self.frame_last:
+                raise DiffPoseError(f"bake range: First ({self.frame_first}) is after Last "
+                                    f"({self.frame_last})")
+            result = select_frames(result, self.frame_first - self.start_frame,
+                                   self.frame_last - self.start_frame)
         name = self.action_name or _take_name(path)
         action = bake(obj, result, name, start_frame=self.start_frame, colors=self.colors)
         return action, [detection.report(), *result.report]
