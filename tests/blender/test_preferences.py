@@ -15,7 +15,7 @@ import bpy
 import pytest
 
 import diffpose_blender as addon
-from diffpose_blender.blender import backend_link, estimate, takes
+from diffpose_blender.blender import backend_link, estimate, smooth, takes
 from diffpose_blender.client.jobs import BackendError
 from diffpose_blender.client.process import LocalBackend, RemoteBackend
 from tests.blender.test_estimate import BACKEND_PYTHON, TIMEOUT
@@ -180,7 +180,8 @@ def _leftovers() -> dict[str, list[str]]:
     handlers = {name: [f"{h.__module__}.{h.__name__}" for h in getattr(bpy.app.handlers, name)
                        if str(getattr(h, "__module__", "")).startswith(ours)]
                 for name in ("load_pre", "load_post", "save_pre", "save_post")}
-    timers = [f.__name__ for f in (backend_link._check_tick, backend_link._setup_tick)
+    timers = [f.__name__ for f in (backend_link._check_tick, backend_link._setup_tick,
+                                   smooth._debounced, smooth._tick)
               if bpy.app.timers.is_registered(f)]
     return {**handlers, "timers": timers}
 
@@ -192,7 +193,8 @@ def test_register_unregister_register_leaves_nothing_behind(tmp_path: Path) -> N
     assert first["save_pre"] and first["load_pre"]
     backend_link.use_backend(LocalBackend(python=sys.executable, device="cpu"))
     backend_link.start_check(backend_link.current_backend())  # type: ignore[arg-type]
-    assert _leftovers()["timers"] == ["_check_tick"]
+    bpy.context.scene.diffpose.smooth_cutoff_hz = 3.0       # live smoothing: a timer
+    assert _leftovers()["timers"] == ["_check_tick", "_debounced"]
     addon.unregister()
     assert all(not v for v in _leftovers().values()), _leftovers()
     assert backend_link.current_backend() is None and estimate.running() is None
