@@ -11,7 +11,9 @@ Methods (request ``method`` and its fields; arrays as named):
   (`core.formats.keypoints_to_arrays`);
 - ``lift``: ``path`` of a 2D file or video, or the 2D keypoint arrays; options
   ``hypotheses``, ``steps``, ``seed``, ``focal_px``, ``fov_deg``, ``height_m``, ``model``,
-  ``kind``, ``fps``; result: the take arrays (`core.take.take_to_arrays`);
+  ``kind``, ``fps``, ``first_frame`` / ``last_frame`` (numbered from 1, inclusive; a
+  video is decoded only up to ``last_frame``); result: the take arrays
+  (`core.take.take_to_arrays`), whose ``params["source_frames"]`` says which frames;
 - ``smooth``: the take arrays and ``options`` (`backend.smooth.SmoothOptions` fields);
   result: the smoothed take's arrays;
 - ``release``: forget the loaded models and free GPU memory;
@@ -161,17 +163,22 @@ class Service:
         from .lift import LiftOptions
 
         fps = fields.get("fps")
+        first, last = _frame_range(fields)
         if "keypoints" in arrays:
             kp = keypoints_from_arrays(arrays, "<request>", fps=fps)
         elif "path" in fields:
             path = str(fields["path"])
             if path.lower().endswith(VIDEO_EXTENSIONS):
-                kp = self._keypoints_from_video(fields, {}, progress)
+                # Frames after the range are not decoded at all.
+                kp = self._keypoints_from_video({**fields, "max_frames": last}, {},
+                                                progress)
             else:
                 kp = read_keypoints(path, fps=fps)
         else:
             raise DiffPoseError("lift needs 'path' (a 2D file or video on the backend's "
                                 "machine) or the 2D keypoint arrays")
+        if first != 1 or last is not None:
+            kp = kp.frames(first, last)
         lifter = self._lifter(str(fields.get("model") or ""), str(fields.get("kind",
                                                                               "diffpose")))
         defaults = LiftOptions()
@@ -186,6 +193,8 @@ class Service:
             progress(done, total, "lift")
 
         take = lifter.lift(kp, options, progress=report, cancelled=cancelled)
+        # Which source frames the take holds (numbered from 1, inclusive).
+        take.params["source_frames"] = [first, first + take.num_frames - 1]
         return {"frames": take.num_frames}, take_to_arrays(take)
 
     def _smooth(self, fields: dict[str, Any], arrays: dict[str, np.ndarray]
@@ -202,6 +211,20 @@ class Service:
             raise DiffPoseError(f"smooth options {given!r}; known: {', '.join(sorted(known))}")
         out = smooth_take(take, SmoothOptions(**given))
         return {"frames": out.num_frames}, take_to_arrays(out)
+
+
+def _frame_range(fields: dict[str, Any]) -> tuple[int, int | None]:
+    """``first_frame`` / ``last_frame`` of a request (numbered from 1, inclusive; a
+    missing or 0 ``last_frame`` means "to the end")."""
+    try:
+        first = int(fields.get("first_frame") or 1)
+        last = int(fields.get("last_frame") or 0) or None
+    except (TypeError, ValueError):
+        raise DiffPoseError(f"frame range {fields.get('first_frame')!r} to "
+                            f"{fields.get('last_frame')!r}; expected whole numbers") from None
+    if first < 1 or (last is not None and last < first):
+        raise DiffPoseError(f"frame range {first} to {last}; expected 1 <= first <= last")
+    return first, last
 
 
 class Session:

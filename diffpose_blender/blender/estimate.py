@@ -50,11 +50,19 @@ def lift_request(settings: Any) -> dict[str, Any]:
         fields["steps"] = int(settings.steps)
     if settings.model:
         fields["model"] = bpy.path.abspath(settings.model)
-    # Camera settings, where the Source section provides them (0: estimate from the image).
-    for key in ("focal_px", "fov_deg"):
-        value = float(getattr(settings, key, 0.0) or 0.0)
-        if value > 0.0:
-            fields[key] = value
+    # The camera: a typical lens unless the animator knows better.
+    lens = str(settings.camera_lens)
+    if lens == "FOV":
+        fields["fov_deg"] = round(float(settings.fov_deg), 4)   # float32 in Blender
+    elif lens == "FOCAL":
+        fields["focal_px"] = round(float(settings.focal_px), 4)
+    fields["height_m"] = round(float(settings.subject_height_m), 4)
+    fields["first_frame"] = int(settings.frame_first)
+    if int(settings.frame_last) > 0:
+        if int(settings.frame_last) < int(settings.frame_first):
+            raise DiffPoseError(f"frame range {settings.frame_first} to "
+                                f"{settings.frame_last}: To Frame is before From Frame")
+        fields["last_frame"] = int(settings.frame_last)
     return fields
 
 
@@ -101,8 +109,10 @@ class EstimateJob:
             fields = {k: v for k, v in request.items() if k != "path"}
             if path.lower().endswith(VIDEO_EXTENSIONS):
                 video = np.fromfile(path, dtype=np.uint8)
-                job = backend.submit("detect", {"suffix": Path(path).suffix.lower()},
-                                     {"video": video})
+                detect = {"suffix": Path(path).suffix.lower()}
+                if "last_frame" in fields:        # nothing after the range is decoded
+                    detect["max_frames"] = fields["last_frame"]
+                job = backend.submit("detect", detect, {"video": video})
                 lift_after = fields
             else:
                 kp = read_keypoints(path, fps=request["fps"])

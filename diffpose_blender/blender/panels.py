@@ -97,6 +97,16 @@ class DIFFPOSE_PT_source(_SubPanel):
             if settings.image_width:
                 col.label(text=f"Image: {settings.image_width} x {settings.image_height} px")
         layout.prop(settings, "fps")
+        row = layout.row(align=True)
+        _prop(row, settings, "frame_first", text="From")
+        _prop(row, settings, "frame_last", text="To (0: end)")
+        _prop(layout, settings, "camera_lens")
+        lens = getattr(settings, "camera_lens", "DEFAULT")
+        if lens == "FOV":
+            layout.prop(settings, "fov_deg")
+        elif lens == "FOCAL":
+            layout.prop(settings, "focal_px")
+        _prop(layout, settings, "subject_height_m")
 
 
 class DIFFPOSE_PT_estimate(_SubPanel):

@@ -52,6 +52,40 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
         name="Frame rate",
         description="Frames per second of the source; used when the file does not say",
         default=30.0, min=1.0, max=1000.0)
+    frame_first: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="From Frame",
+        description="First frame of the source to estimate (the source's own frame "
+                    "numbers, starting at 1)",
+        default=1, min=1)
+    frame_last: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="To Frame",
+        description="Last frame of the source to estimate; 0: to the end (a shorter "
+                    "range estimates faster)",
+        default=0, min=0)
+    camera_lens: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Camera Lens",
+        description="How wide the camera saw; it sets how deep the motion comes out "
+                    "(a wrong guess stretches or flattens movement toward the camera)",
+        items=(("DEFAULT", "Typical (65 degrees)",
+                "A typical phone or camera lens: 65 degrees across the image width"),
+               ("FOV", "Field of View", "You know the angle the image spans"),
+               ("FOCAL", "Focal Length (pixels)",
+                "You know the focal length in pixels (from a camera calibration)")),
+        default="DEFAULT")
+    fov_deg: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Field of View",
+        description="Angle across the image width, in degrees (phones: about 65-75 "
+                    "for the main camera, 100-120 for the ultra-wide)",
+        default=65.0, min=5.0, max=170.0)
+    focal_px: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Focal Length",
+        description="Focal length in pixels of the source images",
+        default=1000.0, min=1.0, soft_max=10000.0)
+    subject_height_m: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Person's Height",
+        description="How tall the filmed person is; sets the size of the motion and how "
+                    "far they travel",
+        default=1.70, min=0.5, max=2.8, unit="LENGTH")
     image_width: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Width", description="Image width of the source in pixels", default=0, min=0)
     image_height: bpy.props.IntProperty(  # type: ignore[valid-type]

@@ -5,7 +5,7 @@ Frame of reference: image pixels, x right, y down, origin top-left.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -78,3 +78,30 @@ class Keypoints2D:
                                    expected="expected finite x, y for a joint with a "
                                             "score > 0")
         return self
+
+    def frames(self, first: int, last: int | None = None) -> "Keypoints2D":
+        """Frames `first` to `last` (numbered from 1, inclusive; `last` None: to the end)
+        as a new sequence. Raises `DiffPoseError` naming the range when it is empty or
+        starts after the source ends, or when none of its frames has a person."""
+        T = self.num_frames
+        end = T if last is None else min(int(last), T)
+        if first < 1 or (last is not None and last < first):
+            raise DiffPoseError.at(self.source, expected=f"frame range {first} to {last}; "
+                                   f"expected 1 <= first <= last")
+        if first > T:
+            raise DiffPoseError.at(self.source, expected=f"frame range starts at {first}, "
+                                   f"but the source has {T} frames")
+        part = slice(first - 1, end)
+
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[part]
+
+        out = replace(self, keypoints=self.keypoints[part], scores=self.scores[part],
+                      valid=self.valid[part], gmm_weights=cut(self.gmm_weights),
+                      gmm_means=cut(self.gmm_means), gmm_covs=cut(self.gmm_covs),
+                      extra={k: (v[part] if len(v) == T else v)
+                             for k, v in self.extra.items()})
+        if not out.valid.any():
+            raise DiffPoseError.at(self.source, expected=f"no person found in frames "
+                                   f"{first} to {end}")
+        return out

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Iterator
 
 import bpy
+import numpy as np
 import pytest
 
 import diffpose_blender as addon
 from diffpose_blender.blender import backend_link, estimate, takes
 from diffpose_blender.client.process import LocalBackend, RemoteBackend
+from diffpose_blender.core.errors import DiffPoseError
 from diffpose_blender.core.formats.keypoints_npz import write_keypoints_npz
 from diffpose_blender.core.take import read_take
 from tests.samples import sample_keypoints
@@ -292,3 +294,40 @@ def test_a_remote_server_gets_the_source_sent(remote: RemoteBackend, model_dir: 
         assert "detect" in {stage for _, stage, _, _ in seen}
     item = scene.diffpose.takes[0]
     assert item.name == path.stem and item.hypotheses == 3
+
+
+def test_frame_range_and_camera_reach_the_backend(
+        backend: LocalBackend, model_dir: Path, short_source: Path) -> None:
+    scene = _scene(short_source, model_dir)
+    s = scene.diffpose
+    s.frame_first, s.frame_last = 11, 30
+    s.camera_lens, s.focal_px, s.subject_height_m = "FOCAL", 900.0, 1.8
+    try:
+        job = estimate.EstimateJob.start(scene, backend)
+        _drive(job)
+        assert job.state == "DONE", job.message
+        take = read_take(takes.take_path(s.takes[-1]))
+        assert take.num_frames == 20 and take.params["source_frames"] == [11, 30]
+        assert take.focal_px == 900.0 and take.params["subject_height_m"] == 1.8
+        # The take's frames are the source's frames 11-30: the same 2D keypoints.
+        from diffpose_blender.core.formats import read_keypoints
+
+        kp = read_keypoints(short_source)
+        np.testing.assert_allclose(np.nan_to_num(take.keypoints_2d),
+                                   np.nan_to_num(np.where(kp.scores[10:30, :, None] > 0,
+                                                          kp.keypoints[10:30], np.nan)))
+        # A field of view instead; a range past the end fails with the backend's words.
+        s.camera_lens, s.fov_deg = "FOV", 90.0
+        assert estimate.lift_request(s)["fov_deg"] == 90.0
+        assert "focal_px" not in estimate.lift_request(s)
+        s.frame_first, s.frame_last = 50, 0
+        job = estimate.EstimateJob.start(scene, backend)
+        _drive(job)
+        assert job.state == "FAILED"
+        assert "starts at 50, but the source has 40 frames" in s.estimate_message
+        # To before From is refused before anything is sent.
+        s.frame_first, s.frame_last = 30, 11
+        with pytest.raises(DiffPoseError, match="To Frame is before From Frame"):
+            estimate.EstimateJob.start(scene, backend)
+    finally:
+        s.frame_first, s.frame_last, s.camera_lens, s.subject_height_m = 1, 0, "DEFAULT", 1.7

@@ -654,3 +654,22 @@ def test_formats_never_unpickle_freely() -> None:
         text = source.read_text()
         assert "allow_pickle=True" not in text, source.name
         assert "pickle.load(" not in text and "pickle.loads(" not in text, source.name
+
+
+def test_keypoints_frames_cuts_every_per_frame_array() -> None:
+    from tests.samples import sample_keypoints
+
+    kp = sample_keypoints(T=40, M=2)
+    part = kp.frames(11, 30)
+    assert part.num_frames == 20 and part.source == kp.source
+    np.testing.assert_array_equal(part.keypoints, kp.keypoints[10:30])
+    np.testing.assert_array_equal(part.valid, kp.valid[10:30])
+    for name in ("gmm_weights", "gmm_means", "gmm_covs"):
+        full = getattr(kp, name)
+        if full is not None:
+            np.testing.assert_array_equal(getattr(part, name), full[10:30])
+    assert kp.frames(35).num_frames == 6 and kp.frames(1, 999).num_frames == 40
+    for first, last, words in ((0, 5, "expected 1 <= first"), (9, 3, "expected 1 <= first"),
+                               (41, None, "starts at 41, but the source has 40 frames")):
+        with pytest.raises(DiffPoseError, match=words):
+            kp.frames(first, last)
