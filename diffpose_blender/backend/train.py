@@ -28,9 +28,10 @@ from .model.lifter import BaselineModel, DiffPoseModel
 from .model.weights import save_config, save_model
 
 
-def to_torch(batch: Batch) -> tuple[torch.Tensor, ...]:
-    return (torch.from_numpy(batch.xy), torch.from_numpy(batch.scores),
-            torch.from_numpy(batch.log_scale), torch.from_numpy(batch.target))
+def to_torch(batch: Batch, device: torch.device | None = None) -> tuple[torch.Tensor, ...]:
+    arrays = (batch.xy, batch.scores, batch.log_scale, batch.target)
+    return tuple(torch.from_numpy(a).to(device) if device is not None else
+                 torch.from_numpy(a) for a in arrays)
 
 
 def learning_rate(cfg: TrainConfig, iteration: int, progress: float) -> float:
@@ -47,13 +48,14 @@ def validation_batches(clips: list[np.ndarray], cfg: TrainConfig, count: int = 6
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, batches: list[Batch]) -> float:
+def validate(model: torch.nn.Module, batches: list[Batch],
+             device: torch.device | None = None) -> float:
     """Mean pose-space MPJPE of the aggregated prediction over the validation batches."""
     model.eval()
     gen = torch.Generator().manual_seed(0)
     errors = []
     for batch in batches:
-        xy, scores, log_scale, target = to_torch(batch)
+        xy, scores, log_scale, target = to_torch(batch, device)
         hyp = model.sample(xy, scores, log_scale, hypotheses=model.cfg.hypotheses,
                            steps=model.cfg.sample_steps, generator=gen)
         errors.append(float(torch.linalg.norm(hyp.mean(2) - target, dim=-1).mean()))
@@ -63,6 +65,7 @@ def validate(model: torch.nn.Module, batches: list[Batch]) -> float:
 
 def train(cfg: TrainConfig, out_dir: Path, cache_dir: Path,
           log: Callable[[str], None] = print) -> dict[str, object]:
+    """Train on the licence-clean corpus (`cfg.sources`), validation subjects held out."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -81,9 +84,27 @@ def train(cfg: TrainConfig, out_dir: Path, cache_dir: Path,
         f"{len(val_pos)} validation clips ({n_val} frames); loaded in "
         f"{time.monotonic() - t0:.0f} s")
     val_batches = validation_batches(val_pos, cfg)
+    return fit(cfg, out_dir,
+               lambda: make_batch(rng, train_pos, cfg.batch_windows, cfg.model.window),
+               val_batches, gen, {"train_frames": n_train, "validation_frames": n_val}, log)
 
-    models: dict[str, torch.nn.Module] = {"diffpose": DiffPoseModel(cfg.model),
-                                          "baseline": BaselineModel(cfg.model)}
+
+def fit(cfg: TrainConfig, out_dir: Path, next_batch: Callable[[], Batch],
+        val_batches: list[Batch], gen: torch.Generator, data_summary: dict[str, object],
+        log: Callable[[str], None] = print, device: torch.device | None = None,
+        config_extra: dict[str, object] | None = None) -> dict[str, object]:
+    """The training loop shared by `train` and the Human3.6M benchmark: DiffPose and the
+    baseline on the same batches from `next_batch`, then weights, config and history
+    into `out_dir`.
+
+    The models are built here, from torch's global generator (seeded by the caller).
+    `device` (default CPU) holds the models and batches; every random draw (batches on
+    the CPU in numpy, the diffusion noise from `gen`, a CPU generator) is the same on
+    any device, so a seed means the same training data on a GPU as on the CPU.
+    """
+    device = torch.device("cpu") if device is None else device
+    models: dict[str, torch.nn.Module] = {"diffpose": DiffPoseModel(cfg.model).to(device),
+                                          "baseline": BaselineModel(cfg.model).to(device)}
     optims = {name: torch.optim.AdamW(m.parameters(), lr=cfg.learning_rate,
                                       weight_decay=cfg.weight_decay)
               for name, m in models.items()}
@@ -101,7 +122,7 @@ def train(cfg: TrainConfig, out_dir: Path, cache_dir: Path,
             break
         progress = max(iteration / cfg.max_iterations, elapsed / budget_s)
         lr = learning_rate(cfg, iteration, progress)
-        batch = to_torch(make_batch(rng, train_pos, cfg.batch_windows, cfg.model.window))
+        batch = to_torch(next_batch(), device)
         for name, model in models.items():
             for group in optims[name].param_groups:
                 group["lr"] = lr
@@ -116,22 +137,25 @@ def train(cfg: TrainConfig, out_dir: Path, cache_dir: Path,
             row = {"iteration": iteration, "minutes": (time.monotonic() - start) / 60.0,
                    "lr": lr, **{f"train_{k}": v for k, v in running.items()}}
             if iteration % 1000 == 0:
-                row.update({f"val_{k}": validate(m, val_batches) for k, m in models.items()})
+                row.update({f"val_{k}": validate(m, val_batches, device)
+                            for k, m in models.items()})
             history.append(row)
             log("[train] " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in row.items()))
             sys.stdout.flush()
 
     minutes = (time.monotonic() - start) / 60.0
-    final = {f"val_{k}": validate(m, val_batches) for k, m in models.items()}
+    final = {f"val_{k}": validate(m, val_batches, device) for k, m in models.items()}
     log(f"[train] done: {iteration} iterations in {minutes:.1f} min; " +
         " ".join(f"{k}={v:.4f}" for k, v in final.items()))
-    summary = {"iterations": iteration, "minutes": minutes, "train_frames": n_train,
-               "validation_frames": n_val, "final_validation_pose_space_mpjpe": final,
+    summary = {"iterations": iteration, "minutes": minutes, **data_summary,
+               "final_validation_pose_space_mpjpe": final,
                "torch": torch.__version__, "threads": cfg.threads,
-               "device": "cpu"}
+               "device": device.type if device.type == "cpu" else
+               f"{device.type} ({torch.cuda.get_device_name(device)})"}
     cfg_dict = asdict(cfg)
-    save_config(out_dir, cfg.model, {"train": cfg_dict, "summary": summary})
+    save_config(out_dir, cfg.model, {"train": cfg_dict, "summary": summary,
+                                     **(config_extra or {})})
     for model in models.values():
         save_model(out_dir, model)
     with open(out_dir / "train_history.json", "w", encoding="utf-8") as fh:

@@ -2,7 +2,8 @@
 
 Frames of reference: world = metres, Z up, right-handed (the mocap corpus's frame);
 camera = metres, x right, y down, z forward (OpenCV); image = pixels, x right, y down,
-origin top-left, principal point at the image centre.
+origin top-left, principal point at the image centre (`CalibratedCameras`: where the
+calibration puts it, with lens distortion).
 
 The cameras imitate real footage of one person: phones held upright or sideways,
 camcorders and webcams, on tripods or in the hand, from knee height to a first-floor
@@ -54,6 +55,72 @@ class Cameras:
         cx = (self.image_size[:, 0] / 2.0).reshape(shape)
         cy = (self.image_size[:, 1] / 2.0).reshape(shape)
         return np.stack([f * cam[..., 0] / z + cx, f * cam[..., 1] / z + cy], axis=-1)
+
+    def normalise(self, px: np.ndarray) -> np.ndarray:
+        """Image pixels (B, ..., 2) -> normalised image coordinates (B, ..., 2), the
+        inverse of `project` up to depth: ``(px - image centre) / focal``."""
+        shape = (px.shape[0],) + (1,) * (px.ndim - 2)
+        f = self.focal_px.reshape(shape + (1,))
+        centre = (self.image_size / 2.0).reshape(shape + (2,))
+        return (px - centre) / f
+
+
+@dataclass
+class CalibratedCameras(Cameras):
+    """A batch of B calibrated cameras with lens distortion (for real captures such as
+    Human3.6M's). Same frames as `Cameras`, except that the principal point is where the
+    calibration puts it and pixels need not be square.
+
+    focal_px      (B,) mean of fx and fy (for code that wants one focal length)
+    focal_xy      (B, 2) fx, fy in pixels
+    principal_px  (B, 2) cx, cy in pixels
+    distortion    (B, 5) OpenCV order: radial k1, k2, tangential p1, p2, radial k3
+    """
+
+    focal_xy: np.ndarray
+    principal_px: np.ndarray
+    distortion: np.ndarray
+
+    def _per_camera(self, values: np.ndarray, ndim: int) -> np.ndarray:
+        """(B, ...) camera parameters shaped to broadcast against (B, ..., 2) points."""
+        return values.reshape((values.shape[0],) + (1,) * (ndim - 2) + values.shape[1:])
+
+    def project(self, cam: np.ndarray) -> np.ndarray:
+        """Camera metres (B, ..., 3) -> distorted image pixels (B, ..., 2) (the
+        Brown-Conrady model of OpenCV's ``projectPoints``). Points behind the camera are
+        clamped to 1 cm in front, as in `Cameras.project`."""
+        z = np.maximum(cam[..., 2:3], 0.01)
+        xy = cam[..., :2] / z
+        d = self._per_camera(self.distortion, cam.ndim)
+        k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
+        x, y = xy[..., 0], xy[..., 1]
+        r2 = x * x + y * y
+        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+        f = self._per_camera(self.focal_xy, cam.ndim)
+        c = self._per_camera(self.principal_px, cam.ndim)
+        return np.stack([xd, yd], axis=-1) * f + c
+
+    def normalise(self, px: np.ndarray, iterations: int = 20) -> np.ndarray:
+        """Distorted image pixels (B, ..., 2) -> undistorted normalised image coordinates
+        (B, ..., 2), i.e. X/Z, Y/Z of the camera-frame ray. The distortion is inverted by
+        fixed-point iteration, as OpenCV's ``undistortPoints`` does (NaN stays NaN)."""
+        f = self._per_camera(self.focal_xy, px.ndim)
+        c = self._per_camera(self.principal_px, px.ndim)
+        d = self._per_camera(self.distortion, px.ndim)
+        k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
+        distorted = (px - c) / f
+        xd, yd = distorted[..., 0], distorted[..., 1]
+        x, y = xd.copy(), yd.copy()
+        for _ in range(iterations):
+            r2 = x * x + y * y
+            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+            dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+            x = (xd - dx) / radial
+            y = (yd - dy) / radial
+        return np.stack([x, y], axis=-1)
 
 
 def look_at(centre: np.ndarray, target: np.ndarray, roll: np.ndarray) -> np.ndarray:

@@ -1,5 +1,9 @@
 """Training batches: mocap windows -> random cameras -> detector-like 2D -> pose space.
 
+Two halves: `make_batch` chooses the windows (with augmentations) and random virtual
+cameras; `film` projects them through any cameras (also Human3.6M's calibrated ones,
+`h36m`), adds the 2D noise and converts to pose space.
+
 Everything is numpy on the CPU, vectorised over the batch. The 3D target is the mocap
 skeleton; the 2D input comes from the same motion with detector-style joint offsets,
 projected through a random camera and corrupted with detector-like noise.
@@ -13,7 +17,7 @@ import numpy as np
 
 from ..model.posespace import scale_2d
 from . import augment
-from .cameras import random_cameras
+from .cameras import Cameras, random_cameras
 from .noise2d import add_detector_noise
 
 
@@ -52,11 +56,33 @@ def make_batch(rng: np.random.Generator, clips: list[np.ndarray], count: int, le
         windows = augment.mix_parts(rng, windows, probability=0.2)
     height = windows[:, :, :, 2].max(axis=(1, 2)) - windows[:, :, :, 2].min(axis=(1, 2))
     cams = random_cameras(rng, windows, np.clip(height, 1.0, 2.2))
-    source = augment.detector_offsets(rng, windows) if augment_data else windows
+    return film(rng, windows, cams, detector_joints=augment_data, noise=True,
+                clean_fraction=clean_fraction, occlusion=augment_data)
+
+
+def film(rng: np.random.Generator, windows: np.ndarray, cams: Cameras, *,
+         detector_joints: bool, noise: bool, clean_fraction: float = 0.1,
+         occlusion: bool = False, joints: int | None = None) -> Batch:
+    """The second half of a batch: windows filmed by `cams` -> 2D input -> pose space.
+
+    windows          (B, T, 21, 3) world metres, Z up
+    cams             one camera per window (`Cameras` or `CalibratedCameras`)
+    detector_joints  move the 2D source joints as a detector places them
+                     (`augment.detector_offsets`); the 3D target stays the mocap joints
+    noise            detector-like 2D noise (`noise2d.add_detector_noise`, a
+                     `clean_fraction` of windows almost clean); False: the exact
+                     projection with confidence 1 (ground-truth 2D)
+    occlusion        long occlusions (`augment.occlude`), a training augmentation
+    joints           keep only the first `joints` joints in the batch (17: Human3.6M's)
+    """
+    source = augment.detector_offsets(rng, windows) if detector_joints else windows
     cam_target = cams.to_camera(windows)
     cam_source = cams.to_camera(source)
     px_clean = cams.project(cam_source)
-    px, scores = add_detector_noise(rng, px_clean, clean_fraction)
+    if noise:
+        px, scores = add_detector_noise(rng, px_clean, clean_fraction)
+    else:
+        px, scores = px_clean, np.ones(px_clean.shape[:-1])
 
     # A joint outside the image is not detected (the root is derived, always kept).
     w = cams.image_size[:, 0][:, None, None]
@@ -64,12 +90,13 @@ def make_batch(rng: np.random.Generator, clips: list[np.ndarray], count: int, le
     outside = (px[..., 0] < 0) | (px[..., 0] >= w) | (px[..., 1] < 0) | (px[..., 1] >= h)
     outside[..., 0] = False
     scores = np.where(outside, 0.0, scores)
-    if augment_data:
+    if occlusion:
         scores = augment.occlude(rng, scores, probability=0.3)
+    if joints is not None:
+        px, scores, cam_target = px[:, :, :joints], scores[:, :, :joints], \
+            cam_target[:, :, :joints]
 
-    f = cams.focal_px[:, None, None, None]
-    centre = (cams.image_size / 2.0)[:, None, None, :]
-    uv = (px - centre) / f
+    uv = cams.normalise(px)
     root_uv = uv[:, :, 0, :]
     visible = scores > 0
     s = np.median(scale_2d(np.where(visible[..., None], uv, np.nan),

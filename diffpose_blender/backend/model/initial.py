@@ -140,8 +140,9 @@ def pick_components(weights: torch.Tensor, means: torch.Tensor, chol: torch.Tens
     little, so it stays one coherent trajectory.
     """
     if u is None:
-        u = torch.rand(weights.shape[:-1], generator=generator, dtype=weights.dtype,
-                       device=weights.device)
+        # Drawn where the generator lives (the CPU), then moved: same draws on any device.
+        u = torch.rand(weights.shape[:-1], generator=generator,
+                       dtype=weights.dtype).to(weights.device)
     cdf = torch.cumsum(weights / weights.sum(-1, keepdim=True).clamp(min=1e-12), dim=-1)
     u = u.expand(weights.shape[:-1])
     idx = (cdf <= u[..., None]).sum(-1).clamp(max=weights.shape[-1] - 1)

@@ -70,9 +70,11 @@ class DiffPoseModel(nn.Module):
         weights, means, chol = self._initial(xy, scores, d_mean.detach(),
                                              d_logstd.detach(), None)
         mu, L = initial.pick_components(weights, means, chol, generator)
+        # Random draws come from `generator` (a CPU generator) and then move to the
+        # model's device, so a seed gives the same draws on the CPU and on a GPU.
         k = torch.randint(1, self.cfg.diffusion_steps + 1, target.shape[:2],
-                          generator=generator)
-        eps = torch.randn(target.shape, generator=generator)
+                          generator=generator).to(target.device)
+        eps = torch.randn(target.shape, generator=generator).to(target.device)
         h = self.schedule.q_sample(target, mu, L, eps, k)
         x0 = self.denoiser(h, context, k, observation(xy, scores))
         pose_loss = mpjpe(x0, target)
@@ -103,9 +105,10 @@ class DiffPoseModel(nn.Module):
         shape = (b, 1 if self.cfg.trajectory_noise else t, n, j)
 
         def noise() -> torch.Tensor:
-            return torch.randn(*shape, 3, generator=generator).expand(b, t, n, j, 3)
+            return torch.randn(*shape, 3, generator=generator).to(xy.device) \
+                .expand(b, t, n, j, 3)
 
-        u = torch.rand(shape, generator=generator).expand(b, t, n, j)
+        u = torch.rand(shape, generator=generator).to(xy.device).expand(b, t, n, j)
         mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), u=u)
         L_inv = torch.linalg.inv(L)
         ctx = rep(context)
@@ -117,7 +120,7 @@ class DiffPoseModel(nn.Module):
         for k, k_prev in zip(ks[:-1], ks[1:]):
             if interrupt is not None:
                 interrupt()
-            kk = torch.full(h.shape[:3], k, dtype=torch.long)
+            kk = torch.full(h.shape[:3], k, dtype=torch.long, device=h.device)
             x0 = self.denoiser(h, ctx, kk, obs)
             x0[..., 0, :] = 0.0
             h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L, eta,
