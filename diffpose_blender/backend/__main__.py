@@ -9,6 +9,8 @@
                                        [--strength S] [--keep-bone-lengths]
     python -m diffpose_blender.backend train [--minutes M] -o bundled_models/NAME
     python -m diffpose_blender.backend evaluate [--model NAME]
+    python -m diffpose_blender.backend train --benchmark h36m [--setting cpu|gpu] -o RUN
+    python -m diffpose_blender.backend evaluate --benchmark h36m --model RUN
     python -m diffpose_blender.backend serve --stdio | --listen HOST:PORT --token-file F
 
 Exit codes: 0 done, 2 bad input (the message names what and where), 1 anything else.
@@ -106,11 +108,35 @@ def cmd_smooth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark_setting(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from .benchmark import SETTINGS
+
+    setting = SETTINGS[args.setting]
+    if args.minutes is not None:
+        setting = replace(setting, minutes=args.minutes)
+    if args.max_iterations:
+        setting = replace(setting, max_iterations=args.max_iterations)
+    return setting
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .model.config import TrainConfig
     from .train import train
 
-    cfg = TrainConfig(minutes=args.minutes, seed=args.seed, threads=args.threads)
+    if args.benchmark:
+        from .benchmark import train_benchmark
+        from .lift import resolve_device
+
+        summaries = train_benchmark(args.output, _benchmark_setting(args), Path(args.cache),
+                                    resolve_device(args.device), seed=args.seed,
+                                    threads=args.threads)
+        print(summaries)
+        return 0
+
+    cfg = TrainConfig(minutes=100.0 if args.minutes is None else args.minutes,
+                      seed=args.seed, threads=args.threads)
     if args.max_iterations:
         cfg.max_iterations = args.max_iterations
     summary = train(cfg, Path(args.output), Path(args.cache))
@@ -121,6 +147,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..core.resources import bundled_model
     from .evaluate import evaluate, format_report
+
+    if args.benchmark:
+        from .benchmark import SETTINGS, evaluate_benchmark, format_table
+        from .lift import resolve_device
+
+        report = evaluate_benchmark(args.model, Path(args.cache), resolve_device(args.device),
+                                    SETTINGS[args.setting] if args.setting else None,
+                                    seed=args.seed, threads=args.threads)
+        print(format_table(report))
+        return 0
 
     report = evaluate(bundled_model(args.model), Path(args.cache), windows=args.windows,
                       hypotheses=args.hypotheses, seed=args.seed, split=args.split,
@@ -203,11 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train DiffPose and the baseline on the mocap corpus")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
-    p.add_argument("--minutes", type=float, default=100.0, help="wall-clock budget")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="wall-clock budget (default 100; with --benchmark: the setting's, "
+                        "per 2D input)")
     p.add_argument("--max-iterations", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="cache/mocap", help="parsed-mocap cache folder")
+    p.add_argument("--benchmark", choices=("h36m",), default=None,
+                   help="train the Human3.6M benchmark models (research only; -o must be "
+                        "outside bundled_models/) instead of the shipped model")
+    p.add_argument("--setting", choices=("cpu", "gpu", "tiny"), default="cpu",
+                   help="with --benchmark: size of the run (see backend/benchmark.py)")
+    p.add_argument("--device", default="auto", help="with --benchmark: auto, cpu or cuda")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation metrics of a model and its baseline")
@@ -220,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="override the denoising steps")
     p.add_argument("--eta", type=float, default=None, help="override the sampling noise")
     p.add_argument("--cache", default="cache/mocap")
+    p.add_argument("--benchmark", choices=("h36m",), default=None,
+                   help="the Human3.6M table of a benchmark run (--model: its folder)")
+    p.add_argument("--setting", choices=("cpu", "gpu", "tiny"), default=None,
+                   help="with --benchmark: override the run's setting (test windows, N)")
+    p.add_argument("--device", default="auto", help="with --benchmark: auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("serve", help="serve the add-on over stdio or TCP (framed protocol)")
