@@ -17,7 +17,7 @@ def _smooth_changed(self: Any, context: bpy.types.Context) -> None:
 
 
 # --- U2: helpers of the preview/retarget settings below ----------------------------
-def _redraw_viewports(_self: Any, context: bpy.types.Context) -> None:
+def redraw_viewports(_self: Any, context: bpy.types.Context) -> None:
     """Ghost settings change what the viewport draws: redraw every 3D view (the sidebar
     that changed redraws itself, the main region would not)."""
     wm = context.window_manager
@@ -153,21 +153,21 @@ class DiffPoseSceneSettings(bpy.types.PropertyGroup):
         description="Draw the poses the model thought possible at this frame as ghost "
                     "skeletons where the rig stands; where they disagree, the pose is "
                     "a guess",
-        default=True, update=_redraw_viewports)
+        default=True, update=redraw_viewports)
     preview_hypothesis: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="Hypothesis",
         description="Which ghost to show: -1 shows all of them, 0 and up shows only that "
                     "one (the one \"Use Hypothesis\" puts on the chosen frames)",
-        default=-1, min=-1, soft_max=19, update=_redraw_viewports)
+        default=-1, min=-1, soft_max=19, update=redraw_viewports)
     ghost_opacity: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Ghost Opacity",
         description="How solid the ghost skeletons look: 0 invisible, 1 opaque",
-        default=0.4, min=0.0, max=1.0, subtype="FACTOR", update=_redraw_viewports)
+        default=0.4, min=0.0, max=1.0, subtype="FACTOR", update=redraw_viewports)
     ghost_colors: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Uncertainty Colours",
         description="Colour the ghosts by how much the hypotheses disagree at each joint "
                     "(green: within 2 cm, yellow: 5 cm, red: 10 cm or more); off: grey",
-        default=True, update=_redraw_viewports)
+        default=True, update=redraw_viewports)
     choice_first: bpy.props.IntProperty(  # type: ignore[valid-type]
         name="From",
         description="First scene frame that gets the chosen hypothesis",

@@ -261,12 +261,9 @@ def _tick() -> float | None:
 
 
 def _redraw() -> None:
-    wm = bpy.context.window_manager
-    for window in (wm.windows if wm is not None else ()):
-        screen = window.screen
-        for area in (screen.areas if screen is not None else ()):
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
+    from .props import redraw_viewports
+
+    redraw_viewports(None, bpy.context)
 
 
 def on_settings_changed(_self: Any, context: bpy.types.Context) -> None:

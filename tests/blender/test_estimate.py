@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -27,14 +26,9 @@ from diffpose_blender.client.process import LocalBackend, RemoteBackend
 from diffpose_blender.core.errors import DiffPoseError
 from diffpose_blender.core.formats.keypoints_npz import write_keypoints_npz
 from diffpose_blender.core.take import read_take
+from tests.blender.backends import BACKEND_PYTHON, REPO, TIMEOUT, session_backend
 from tests.samples import sample_keypoints
 
-REPO = Path(__file__).resolve().parents[2]
-#: A Python with torch for the backend: this one, or the main environment's.
-BACKEND_PYTHON = (sys.executable if subprocess.run(
-    [sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
-    else str(REPO / ".venv" / "bin" / "python"))
-TIMEOUT = 180.0
 
 _MAKE_MODEL = """
 import sys, torch
@@ -86,14 +80,7 @@ def long_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def backend() -> Iterator[LocalBackend]:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    local = LocalBackend(python=BACKEND_PYTHON, device="cpu")
-    backend_link.use_backend(local, backend_link.settings_from_preferences(
-        bpy.context, device="cpu"))
-    yield local
-    addon.unregister()            # closes the backend
-    assert backend_link.current_backend() is None
+    yield from session_backend()
 
 
 def _scene(source: Path, model: Path, hypotheses: int = 3) -> bpy.types.Scene:

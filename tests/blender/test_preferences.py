@@ -5,7 +5,6 @@ commands: no network, no real pip install of torch here), and a clean unregister
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import diffpose_blender as addon
 from diffpose_blender.blender import backend_link, estimate, smooth, takes
 from diffpose_blender.client.jobs import BackendError
 from diffpose_blender.client.process import LocalBackend, RemoteBackend
-from tests.blender.test_estimate import BACKEND_PYTHON, TIMEOUT
+from tests.blender.backends import BACKEND_PYTHON, TIMEOUT
 
 Settings = backend_link.BackendSettings
 

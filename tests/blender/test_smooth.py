@@ -17,25 +17,18 @@ import bpy
 import numpy as np
 import pytest
 
-import diffpose_blender as addon
-from diffpose_blender.blender import backend_link, panels, smooth, takes
+from diffpose_blender.blender import panels, smooth, takes
 from diffpose_blender.client.process import LocalBackend
 from diffpose_blender.core.take import read_take, write_take
-from tests.blender import rigs
-from tests.blender.test_estimate import BACKEND_PYTHON, TIMEOUT
+from tests.blender import backends, rigs
+from tests.blender.backends import TIMEOUT, session_backend
 from tests.blender.test_panels import buttons, draw
 from tests.core.test_take import make_take
 
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[LocalBackend]:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    local = LocalBackend(python=BACKEND_PYTHON, device="cpu")
-    backend_link.use_backend(local, backend_link.settings_from_preferences(
-        bpy.context, device="cpu"))
-    yield local
-    addon.unregister()
+    yield from session_backend()
     assert not bpy.app.timers.is_registered(smooth._tick)
 
 
@@ -46,10 +39,7 @@ def settings(backend: LocalBackend, tmp_path: Path) -> Any:
     s.smooth_method, s.smooth_cutoff_hz, s.smooth_strength = "SPLINE", 4.0, 1.0
     s.device = "cpu"             # the backend of the fixture
     smooth.stop()
-    # A file load (the save/reopen test) closes the session's backend: use ours again
-    # (a closed LocalBackend starts a new process on its next request).
-    backend_link.use_backend(backend, backend_link.settings_from_preferences(
-        bpy.context, device="cpu"))
+    backends.use(backend)        # again: the save/reopen test's file load closed it
     return s
 
 

@@ -21,14 +21,13 @@ import bpy
 import numpy as np
 import pytest
 
-import diffpose_blender as addon
-from diffpose_blender.blender import animdata, backend_link, estimate, overlay, panels, \
-    smooth, takes
+from diffpose_blender.blender import animdata, estimate, overlay, panels, smooth, takes
 from diffpose_blender.client.process import LocalBackend
 from diffpose_blender.core.choice import CHOICES_KEY
 from diffpose_blender.core.take import read_take
 from tests.blender import rigs
-from tests.blender.test_estimate import BACKEND_PYTHON, SAMPLE_VIDEO, TIMEOUT
+from tests.blender.backends import TIMEOUT, session_backend
+from tests.blender.test_estimate import SAMPLE_VIDEO
 from tests.blender.test_overlay import SIZE, _lit, _pixel, _projection, _render
 from tests.blender.test_overlay import gpu_context  # noqa: F401  (a fixture)
 from tests.blender.test_panels import buttons, draw
@@ -39,13 +38,7 @@ pytestmark = pytest.mark.skipif(not SAMPLE_VIDEO.is_file(),
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[LocalBackend]:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    addon.register()
-    local = LocalBackend(python=BACKEND_PYTHON, device="cpu")
-    backend_link.use_backend(local, backend_link.settings_from_preferences(
-        bpy.context, device="cpu"))
-    yield local
-    addon.unregister()
+    yield from session_backend()
 
 
 def press(panel: type, idname: str, **extra: Any) -> set[str]:
