@@ -152,7 +152,7 @@ def settings(registered: None) -> Any:
     if _has_estimate(s):
         s.estimate_state = "IDLE"
     scene.use_preview_range = False
-    s.smooth_method = "NONE"    # bake the take as it is (tests/blender/test_smooth.py)
+    s.smooth_method = "NONE"    # bake the take as it is (tests/blender/test_smooth_panel.py)
     return s
 
 
