@@ -49,17 +49,44 @@ def _long_keypoints(frames: int = 30000) -> dict[str, np.ndarray]:
     return keypoints_to_arrays(sample_keypoints(T=frames, M=2, seed=1))
 
 
-def _start_long_lift(backend: LocalBackend | RemoteBackend, model: Path):  # type: ignore[no-untyped-def]
+def _start_long_lift(backend: LocalBackend | RemoteBackend, model: Path,  # type: ignore[no-untyped-def]
+                     seen: list[Progress] | None = None):
+    """Submit a long lift; return its job once the lift reports progress (those progress
+    events go into `seen`)."""
     job = backend.submit("lift", {"model": str(model), "hypotheses": 8},
                          _long_keypoints())
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        events = job.poll()
-        if any(isinstance(e, Progress) and e.stage == "lift" for e in events):
+        lifting = [e for e in job.poll() if isinstance(e, Progress) and e.stage == "lift"]
+        if seen is not None:
+            seen.extend(lifting)
+        if lifting:
             return job
         assert not job.done, job.outcome
         time.sleep(0.01)
     raise AssertionError("no lift progress")
+
+
+def _cancel_mid_lift(backend: LocalBackend | RemoteBackend, model: Path
+                     ) -> tuple[BackendError, int, int]:
+    """Start a long lift, cancel it once it reports progress, and drain it. Returns (its
+    error, the furthest point the lift reported, the lift's total): it stopped part-way
+    when the first is well below the second. (Progress, not the wall clock: on a loaded
+    machine the cancel may take longer to arrive, but the work must stop where it is.)"""
+    seen: list[Progress] = []
+    job = _start_long_lift(backend, model, seen)
+    job.cancel()
+    furthest, total = max(e.done for e in seen), seen[-1].total
+    deadline = time.monotonic() + TIMEOUT
+    while not job.done:
+        assert time.monotonic() < deadline, "the cancelled lift never ended"
+        for e in job.poll():
+            if isinstance(e, Progress) and e.stage == "lift":
+                furthest, total = max(furthest, e.done), e.total
+        time.sleep(0.01)
+    job.poll()
+    assert isinstance(job.outcome, BackendError), job.outcome
+    return job.outcome, furthest, total
 
 
 def test_hello_reports_versions_and_device(local: LocalBackend) -> None:
@@ -122,15 +149,10 @@ def test_every_method_round_trips_over_stdio(local: LocalBackend, small_model: P
     assert local.hello["pid"] != pid  # type: ignore[index]
 
 
-def test_cancel_stops_a_long_lift_within_a_second(local: LocalBackend,
-                                                  small_model: Path) -> None:
-    job = _start_long_lift(local, small_model)
-    t0 = time.monotonic()
-    job.cancel()
-    with pytest.raises(BackendError, match="cancelled") as info:
-        job.wait(TIMEOUT)
-    assert time.monotonic() - t0 < 1.0
-    assert info.value.kind == "cancelled" and not isinstance(job.outcome, Result)
+def test_cancel_stops_a_long_lift_part_way(local: LocalBackend, small_model: Path) -> None:
+    error, furthest, total = _cancel_mid_lift(local, small_model)
+    assert error.kind == "cancelled" and "cancelled" in str(error)
+    assert 0 < total and furthest < total / 2, (furthest, total)
     assert local.request("ping", timeout=TIMEOUT).fields["pong"]
 
 
@@ -231,12 +253,9 @@ def test_tcp_round_trip_and_clients_one_after_another(
 def test_tcp_cancel(server: tuple[subprocess.Popen[str], int], small_model: Path) -> None:
     remote = RemoteBackend("127.0.0.1", server[1], TOKEN)
     try:
-        job = _start_long_lift(remote, small_model)
-        t0 = time.monotonic()
-        job.cancel()
-        with pytest.raises(BackendError, match="cancelled"):
-            job.wait(TIMEOUT)
-        assert time.monotonic() - t0 < 1.0
+        error, furthest, total = _cancel_mid_lift(remote, small_model)
+        assert error.kind == "cancelled"
+        assert 0 < total and furthest < total / 2, (furthest, total)
         assert remote.request("ping", timeout=TIMEOUT).fields["pong"]
     finally:
         remote.close()
