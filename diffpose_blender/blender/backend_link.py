@@ -385,11 +385,9 @@ def register() -> None:
 
 def unregister() -> None:
     """Close the backend, stop a running set-up, remove the handler and timers."""
-    handlers = bpy.app.handlers.load_pre
-    for h in [h for h in handlers if h is _on_load_pre or (
-            getattr(h, "__module__", None) == __name__
-            and getattr(h, "__name__", None) == "_on_load_pre")]:
-        handlers.remove(h)
+    from .takes import remove_handlers
+
+    remove_handlers((("load_pre", _on_load_pre),))
     for tick in (_check_tick, _setup_tick):
         if bpy.app.timers.is_registered(tick):
             bpy.app.timers.unregister(tick)

@@ -28,7 +28,7 @@ from bpy.app.handlers import persistent as _untyped_persistent
 from ..client.jobs import BackendError, Job, Progress, Result
 from ..client.process import Backend
 from ..core.errors import DiffPoseError
-from .takes import add_take
+from .takes import add_handlers, add_take, remove_handlers
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 persistent = cast(Callable[[_F], _F], _untyped_persistent)
@@ -262,17 +262,9 @@ _HANDLERS = (("load_pre", _on_load_pre), ("load_post", _on_load_post))
 
 
 def register() -> None:
-    for name, fn in _HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        if fn not in handlers:
-            handlers.append(fn)
+    add_handlers(_HANDLERS)
 
 
 def unregister() -> None:
     cancel_running()
-    for name, fn in _HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        for h in [h for h in handlers if h is fn or (
-                getattr(h, "__module__", None) == __name__
-                and getattr(h, "__name__", None) == fn.__name__)]:
-            handlers.remove(h)
+    remove_handlers(_HANDLERS)

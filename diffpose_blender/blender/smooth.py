@@ -32,8 +32,8 @@ import bpy
 from ..client.jobs import BackendError, Job, Result
 from ..client.process import Backend
 from ..core.errors import DiffPoseError
-from .takes import (TAKE_SUFFIX, DiffPoseTakeItem, active_item, persistent, read_cached,
-                    smoothed_path, take_path)
+from .takes import (TAKE_SUFFIX, DiffPoseTakeItem, active_item, add_handlers, persistent,
+                    read_cached, remove_handlers, smoothed_path, take_path)
 
 #: Seconds between a settings change and the request (a dragged slider settles first).
 DEBOUNCE_S = 0.3
@@ -280,17 +280,12 @@ def _on_load_pre(*_args: Any) -> None:
 
 
 def register() -> None:
-    if _on_load_pre not in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.append(_on_load_pre)
+    add_handlers((("load_pre", _on_load_pre),))
 
 
 def unregister() -> None:
     stop()
-    handlers = bpy.app.handlers.load_pre
-    for h in [h for h in handlers if h is _on_load_pre or (
-            getattr(h, "__module__", None) == __name__
-            and getattr(h, "__name__", None) == "_on_load_pre")]:
-        handlers.remove(h)
+    remove_handlers((("load_pre", _on_load_pre),))
 
 
 def stop() -> None:

@@ -302,19 +302,29 @@ _HANDLERS = (("save_pre", _on_save_pre), ("save_post", _on_save_post),
              ("load_post", _on_load_post))
 
 
-def register_handlers() -> None:
-    for name, fn in _HANDLERS:
+def add_handlers(pairs: tuple[tuple[str, Callable[..., Any]], ...]) -> None:
+    """Append each (``bpy.app.handlers`` list name, function) not already there."""
+    for name, fn in pairs:
         handlers = getattr(bpy.app.handlers, name)
         if fn not in handlers:
             handlers.append(fn)
 
 
-def unregister_handlers() -> None:
-    for name, fn in _HANDLERS:
+def remove_handlers(pairs: tuple[tuple[str, Callable[..., Any]], ...]) -> None:
+    """Remove each (list name, function) from ``bpy.app.handlers``, matching by module
+    and name too: a reloaded module's functions are new objects."""
+    for name, fn in pairs:
         handlers = getattr(bpy.app.handlers, name)
-        # By name too: a reloaded module's functions are new objects.
         for h in [h for h in handlers if h is fn or (
-                getattr(h, "__module__", None) == __name__
+                getattr(h, "__module__", None) == fn.__module__
                 and getattr(h, "__name__", None) == fn.__name__)]:
             handlers.remove(h)
+
+
+def register_handlers() -> None:
+    add_handlers(_HANDLERS)
+
+
+def unregister_handlers() -> None:
+    remove_handlers(_HANDLERS)
     clear_cache()
