@@ -198,3 +198,32 @@ def test_long_occlusions_hide_a_joint_or_limb_over_a_span_never_the_root() -> No
             while p not in (top, -1):
                 p = SKELETON.parents[p]
             assert p == top
+
+
+def test_encoder_regression_trains_jointly_and_centres_the_depth(tmp_path: Path) -> None:
+    import dataclasses
+
+    cfg = dataclasses.replace(SMALL, encoder_regression=True)
+    torch.manual_seed(0)
+    model = DiffPoseModel(cfg)
+    xy = torch.randn(2, cfg.window, cfg.joints, 2) * 0.3
+    scores = torch.rand(2, cfg.window, cfg.joints)
+    ls = torch.zeros(2)
+    target = torch.randn(2, cfg.window, cfg.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+    loss, parts = model.loss(xy, scores, ls, target, generator=torch.Generator().manual_seed(0))
+    assert "regression" in parts and parts["regression"] > 0
+    loss.backward()
+    assert model.regressor.head[0].weight.grad is not None
+    # H_K's depth is the regressed pose's depth, not the encoder's depth head.
+    context, d_mean, _ = model.encoder(xy, scores, ls)
+    centre, pose = model._depth_centre(context, xy, d_mean)
+    assert pose is not None
+    torch.testing.assert_close(centre, pose[..., 2])
+    # Round trip; with the flag off (the models trained before it) there is no regressor.
+    save_config(tmp_path, cfg)
+    save_model(tmp_path, model.eval())
+    loaded, _ = load_model(tmp_path, "diffpose")
+    assert loaded.cfg.encoder_regression and hasattr(loaded, "regressor")
+    assert not hasattr(DiffPoseModel(dataclasses.replace(SMALL, encoder_regression=False)),
+                       "regressor")

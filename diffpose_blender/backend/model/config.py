@@ -28,6 +28,10 @@ class ModelConfig:
     step_spacing: str = "quadratic"  # respacing of the sample steps (schedule.timesteps)
     trajectory_noise: bool = True    # a hypothesis's noise is shared by a window's frames
     denoiser_sees_2d: bool = True    # the denoiser also gets the 2D keypoints and scores
+    # The encoder also regresses the pose (the baseline's head and loss, trained jointly),
+    # and H_K's depth is centred on that regression: the diffusion refines a deterministic
+    # lifter's answer, as the paper's pre-trained context encoder does.
+    encoder_regression: bool = True
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 

@@ -45,6 +45,17 @@ class DiffPoseModel(nn.Module):
         self.encoder = ContextEncoder(cfg)
         self.denoiser = Denoiser(cfg)
         self.schedule = GMMDiffusionSchedule(cfg.diffusion_steps)
+        if cfg.encoder_regression:
+            self.regressor = RegressionHead(cfg)
+
+    def _depth_centre(self, context: torch.Tensor, xy: torch.Tensor, d_mean: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(H_K's depth mean, the regressed pose or None): the encoder's own depth mean,
+        or with `encoder_regression` the regressed pose's depth."""
+        if not self.cfg.encoder_regression:
+            return d_mean, None
+        pose = self.regressor(context, xy)
+        return pose[..., 2], pose
 
     def _initial(self, xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
                  depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None
@@ -67,7 +78,8 @@ class DiffPoseModel(nn.Module):
         log_scale (B,); target (B, T, J, 3) clean pose space.
         """
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
-        weights, means, chol = self._initial(xy, scores, d_mean.detach(),
+        centre, regressed = self._depth_centre(context, xy, d_mean)
+        weights, means, chol = self._initial(xy, scores, centre.detach(),
                                              d_logstd.detach(), None)
         mu, L = initial.pick_components(weights, means, chol, generator)
         # Random draws come from `generator` (a CPU generator) and then move to the
@@ -78,9 +90,17 @@ class DiffPoseModel(nn.Module):
         h = self.schedule.q_sample(target, mu, L, eps, k)
         x0 = self.denoiser(h, context, k, observation(xy, scores))
         pose_loss = mpjpe(x0, target)
-        nll = depth_nll(d_mean, d_logstd, target[..., 2])
+        # The depth spread is fitted to the error of the depth that H_K is centred on (the
+        # encoder's own mean, or the regression's depth, held fixed here).
+        nll = depth_nll(d_mean if regressed is None else centre.detach(), d_logstd,
+                        target[..., 2])
         total = pose_loss + 0.1 * nll
-        return total, {"pose": pose_loss.item(), "depth_nll": nll.item()}
+        parts = {"pose": pose_loss.item(), "depth_nll": nll.item()}
+        if regressed is not None:
+            regression = mpjpe(regressed, target)
+            total = total + regression
+            parts["regression"] = regression.item()
+        return total, parts
 
     @torch.no_grad()
     def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
@@ -92,7 +112,8 @@ class DiffPoseModel(nn.Module):
         `interrupt` is called before every denoising step; it may raise to stop.
         """
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
-        weights, means, chol = self._initial(xy, scores, d_mean, d_logstd, gmm)
+        centre, _ = self._depth_centre(context, xy, d_mean)
+        weights, means, chol = self._initial(xy, scores, centre, d_logstd, gmm)
         n = hypotheses
 
         def rep(x: torch.Tensor) -> torch.Tensor:      # (B, T, ...) -> (B, T, N, ...)
@@ -128,6 +149,31 @@ class DiffPoseModel(nn.Module):
         return x0
 
 
+class RegressionHead(nn.Module):
+    """Context (and the 2D) -> one pose: the baseline's head, also DiffPose's regressor
+    with `encoder_regression`. The x, y start from the 2D input; the root stays 0."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        hidden = cfg.denoiser_hidden
+        self.head = nn.Sequential(nn.Linear(cfg.context_dim + cfg.joints * 2, hidden),
+                                  nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, cfg.joints * 3))
+
+    def forward(self, context: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        return regress(self.head, context, xy)
+
+
+def regress(head: nn.Module, context: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """One pose from a regression `head` (context + flattened 2D -> J * 3 offsets): x, y
+    start from the 2D input, depth from 0; the root stays at the origin."""
+    base = torch.cat([xy, torch.zeros_like(xy[..., :1])], dim=-1)
+    out = head(torch.cat([context, xy.flatten(-2)], dim=-1))
+    pose = base + out.unflatten(-1, (xy.shape[-2], 3))
+    pose[..., 0, :] = 0.0
+    return pose
+
+
 class BaselineModel(nn.Module):
     """The deterministic lifter: the same encoder and a regression head on its context."""
 
@@ -145,11 +191,7 @@ class BaselineModel(nn.Module):
     def forward(self, xy: torch.Tensor, scores: torch.Tensor,
                 log_scale: torch.Tensor) -> torch.Tensor:
         context, _, _ = self.encoder(xy, scores, log_scale)
-        base = torch.cat([xy, torch.zeros_like(xy[..., :1])], dim=-1)
-        out = self.head(torch.cat([context, xy.flatten(-2)], dim=-1))
-        pose = base + out.unflatten(-1, (self.cfg.joints, 3))
-        pose[..., 0, :] = 0.0
-        return pose
+        return regress(self.head, context, xy)
 
     def loss(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
              target: torch.Tensor, generator: torch.Generator | None = None
