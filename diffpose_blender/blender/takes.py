@@ -215,6 +215,16 @@ def active_item(scene: bpy.types.Scene) -> DiffPoseTakeItem | None:
     return None
 
 
+def poll_take_selected(op: type[bpy.types.Operator], context: bpy.types.Context) -> bool:
+    """An operator's `poll` for "needs a selected take": False, with the reason shown in
+    the button's tooltip, when there is no scene, no add-on settings or no selection."""
+    scene = context.scene
+    if scene is None or not hasattr(scene, "diffpose") or active_item(scene) is None:
+        op.poll_message_set("Select a take in the list first")
+        return False
+    return True
+
+
 def take_problem(item: DiffPoseTakeItem) -> str:
     """Why an item's file cannot be used ("" when it can): for the panel and reports."""
     path = take_path(item)

@@ -61,13 +61,9 @@ class DIFFPOSE_OT_use_hypothesis(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        from ..takes import active_item
+        from ..takes import poll_take_selected
 
-        scene = context.scene
-        if scene is None or not hasattr(scene, "diffpose") or active_item(scene) is None:
-            cls.poll_message_set("Select a take in the list first")
-            return False
-        return True
+        return poll_take_selected(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         try:

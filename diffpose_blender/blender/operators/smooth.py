@@ -31,11 +31,10 @@ class DIFFPOSE_OT_smooth(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        from ..takes import active_item
+        from ..takes import poll_take_selected
 
         scene = context.scene
-        if scene is None or not hasattr(scene, "diffpose") or active_item(scene) is None:
-            cls.poll_message_set("Select a take in the list first")
+        if scene is None or not poll_take_selected(cls, context):
             return False
         if scene.diffpose.smooth_method == "NONE":  # type: ignore[attr-defined]
             cls.poll_message_set("Smoothing is set to None")

@@ -22,14 +22,9 @@ class DIFFPOSE_OT_take_delete(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        scene = context.scene
-        if scene is None:
-            return False
-        settings = scene.diffpose  # type: ignore[attr-defined]
-        if not 0 <= settings.take_index < len(settings.takes):
-            cls.poll_message_set("Select a take in the list first")
-            return False
-        return True
+        from ..takes import poll_take_selected
+
+        return poll_take_selected(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         scene = context.scene
