@@ -135,6 +135,7 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
                 r.setdefault("visible_spread", []).append(spread[sel, :, hidden].ravel())
                 r.setdefault("hidden_err", []).append(
                     per_joint_error(mean_h, truth)[sel, :, hidden].ravel())
+                r.setdefault("visible_err", []).append(err[sel, :, hidden].ravel())
 
     report: dict[str, Any] = {"windows": windows, "frames": frames, "hypotheses": hypotheses,
                               "steps": cfg.sample_steps if steps is None else steps,
@@ -164,6 +165,7 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
                 "hidden_over_visible": float(cat["hidden_spread"].mean()
                                              / max(cat["visible_spread"].mean(), 1e-12)),
                 "hidden_joint_mpjpe_mm": 1000 * float(cat["hidden_err"].mean()),
+                "visible_joint_mpjpe_mm": 1000 * float(cat["visible_err"].mean()),
             })
         report[kind] = m
     return report
@@ -194,7 +196,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"| mean spread | {d['mean_spread_mm']:.1f} mm |",
         f"| hidden joint spread / same joint visible | {d['hidden_over_visible']:.2f} "
         f"({d['hidden_spread_mm']:.1f} / {d['visible_spread_mm']:.1f} mm) |",
-        f"| hidden joint MPJPE | {d['hidden_joint_mpjpe_mm']:.1f} mm |",
+        f"| hidden joint MPJPE / same joint visible | "
+        f"{d['hidden_joint_mpjpe_mm'] / max(d['visible_joint_mpjpe_mm'], 1e-9):.2f} "
+        f"({d['hidden_joint_mpjpe_mm']:.1f} / {d['visible_joint_mpjpe_mm']:.1f} mm) |",
         "",
         f"Stature / bone-chain length on the training mocap: "
         f"{report['stature_chain_ratio']:.3f} (posespace.STATURE_OVER_CHAIN = "
