@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from mathutils import Euler, Quaternion
 
 from ..core.errors import DiffPoseError
+from ..core.rotations import quaternions_to_axis_angle
 from .animdata import FCurveWriter, assign_action, new_action
 from .colors import ACTION_OWNER_KEY, bone_path, key_colors, show_colors
 from .rigdata import check_target
@@ -32,7 +33,6 @@ ACTION_TAKE_KEY = "diffpose_take"
 EulerOrder = Literal["XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"]
 
 # Below this, sin(angle / 2) is too small to define an axis (radians / 2).
-_AXIS_EPS = 1e-8
 
 
 def _check_result(obj: bpy.types.Object, result: RetargetResult) -> None:
@@ -113,27 +113,6 @@ def quaternions_to_euler(quats: NDArray[np.float64], order: EulerOrder
         out[t] = euler
         previous = euler
     return out
-
-
-def quaternions_to_axis_angle(quats: ArrayLike) -> NDArray[np.float64]:
-    """(T, 4) w, x, y, z -> (T, 4) angle (radians), axis x, y, z: ``rotation_axis_angle``.
-
-    The input is hemisphere-continuous, so angle = 2 acos(w) in [0, 2π] and the axis are
-    continuous too, except where the rotation is (nearly) none and the axis is undefined:
-    there the previous frame's axis is kept (the first frame's defaults to +Y, Blender's
-    default axis).
-    """
-    q = np.asarray(quats, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    half = np.arccos(np.clip(q[:, 0], -1.0, 1.0))
-    sin_half = np.sin(half)
-    axis = np.zeros((len(q), 3))
-    defined = sin_half > _AXIS_EPS
-    axis[defined] = q[defined, 1:] / sin_half[defined, None]
-    last = np.array([0.0, 1.0, 0.0])
-    for t in np.flatnonzero(~defined):  # rare: only frames at rest
-        axis[t] = last if t == 0 or not defined[:t].any() else axis[t - 1]
-    return np.column_stack((2.0 * half, axis))
 
 
 def _write_rotation(writer: FCurveWriter, pose_bone: bpy.types.PoseBone,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 _EPS = 1e-12
+#: Below this sin(angle / 2) a rotation's axis is taken as undefined.
+_AXIS_EPS = 1e-8
 
 
 def normalize(v: np.ndarray, eps: float = _EPS) -> np.ndarray:
@@ -134,3 +136,24 @@ def angle_between_quats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotation angle (radians, 0..pi) between quaternion rotations a and b (..., 4)."""
     dot = np.abs(np.sum(normalize(a) * normalize(b), axis=-1))
     return 2.0 * np.arccos(np.clip(dot, 0.0, 1.0))
+
+
+def quaternions_to_axis_angle(quats: np.ndarray) -> np.ndarray:
+    """(T, 4) w, x, y, z -> (T, 4) angle (radians), axis x, y, z: ``rotation_axis_angle``.
+
+    The input is hemisphere-continuous, so angle = 2 acos(w) in [0, 2π] and the axis are
+    continuous too, except where the rotation is (nearly) none and the axis is undefined:
+    there the previous frame's axis is kept (the first frame's defaults to +Y, Blender's
+    default axis).
+    """
+    q = np.asarray(quats, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    half = np.arccos(np.clip(q[:, 0], -1.0, 1.0))
+    sin_half = np.sin(half)
+    axis = np.zeros((len(q), 3))
+    defined = sin_half > _AXIS_EPS
+    axis[defined] = q[defined, 1:] / sin_half[defined, None]
+    last = np.array([0.0, 1.0, 0.0])
+    for t in np.flatnonzero(~defined):  # rare: only frames at rest
+        axis[t] = last if t == 0 or not defined[:t].any() else axis[t - 1]
+    return np.column_stack((2.0 * half, axis))

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from diffpose_blender.blender import animdata
-from diffpose_blender.blender.bake import bake, quaternions_to_axis_angle
+from diffpose_blender.blender.bake import bake
 from diffpose_blender.blender.rigdata import check_target, rest_rig
 from diffpose_blender.core.errors import DiffPoseError
 from diffpose_blender.core.rig import RestRig
+from diffpose_blender.core.rotations import quaternions_to_axis_angle
 from tests.blender import rigs
 
 
