@@ -227,3 +227,33 @@ def test_encoder_regression_trains_jointly_and_centres_the_depth(tmp_path: Path)
     assert loaded.cfg.encoder_regression and hasattr(loaded, "regressor")
     assert not hasattr(DiffPoseModel(dataclasses.replace(SMALL, encoder_regression=False)),
                        "regressor")
+
+
+def test_antithetic_hypotheses_mirror_their_pair_and_keep_the_first_half() -> None:
+    """With `antithetic`, hypothesis i + N/2 is drawn with the negated noise of hypothesis
+    i: through a sampler that is linear in its noise (a denoiser that returns its input)
+    each pair averages to the noise-free path, the centre of H_K; the first half is what
+    the same seed gives without pairing."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    xy[..., 0, :] = 0.0
+    scores = torch.ones(2, SMALL.window, SMALL.joints)    # one mixture component per joint
+    ls = torch.zeros(2)
+    plain = DiffPoseModel(SMALL).eval()
+    paired = DiffPoseModel(replace(SMALL, antithetic=True)).eval()
+    paired.load_state_dict(plain.state_dict())
+    for model in (plain, paired):
+        torch.nn.init.zeros_(model.denoiser.out[1].weight)       # x0 = h at every step
+        torch.nn.init.zeros_(model.denoiser.out[1].bias)
+    hyp = paired.sample(xy, scores, ls, hypotheses=4, steps=4,
+                        generator=torch.Generator().manual_seed(5))
+    assert float((hyp[:, :, 0] - hyp[:, :, 2]).abs().max()) > 1e-3   # pairs differ
+    pair_mean = (hyp[:, :, :2] + hyp[:, :, 2:]) / 2
+    torch.testing.assert_close(pair_mean[..., :2], xy[:, :, None].expand_as(pair_mean[..., :2]),
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(pair_mean[:, :, 0], pair_mean[:, :, 1], atol=1e-5, rtol=0)
+    half = plain.sample(xy, scores, ls, hypotheses=2, steps=4,
+                        generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(hyp[:, :, :2], half)

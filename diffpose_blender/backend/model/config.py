@@ -27,6 +27,10 @@ class ModelConfig:
     eta: float = 1.0                 # 0 = deterministic DDIM, 1 = DDPM-like sampling noise
     step_spacing: str = "quadratic"  # respacing of the sample steps (schedule.timesteps)
     trajectory_noise: bool = True    # a hypothesis's noise is shared by a window's frames
+    # Hypotheses in antithetic pairs: the second of a pair gets the negated noise (and the
+    # mirrored component draw) of the first. Each hypothesis is still a draw from the same
+    # distribution; the mean of N varies less (antithetic variates). Inference only.
+    antithetic: bool = False
     denoiser_sees_2d: bool = True    # the denoiser also gets the 2D keypoints and scores
     # The encoder also regresses the pose (the baseline's head and loss, trained jointly),
     # and H_K's depth is centred on that regression: the diffusion refines a deterministic

@@ -125,11 +125,23 @@ class DiffPoseModel(nn.Module):
         # which would make the mean of N jitter.
         shape = (b, 1 if self.cfg.trajectory_noise else t, n, j)
 
-        def noise() -> torch.Tensor:
-            return torch.randn(*shape, 3, generator=generator).to(xy.device) \
-                .expand(b, t, n, j, 3)
+        # With `antithetic`, hypotheses come in pairs (i, i + ceil(N / 2)) whose draws are
+        # mirrored: the negated Gaussian noise, the uniform u -> 1 - u.
+        half = (n + 1) // 2 if self.cfg.antithetic else n
+        draw_shape = (shape[0], shape[1], half, j)
 
-        u = torch.rand(shape, generator=generator).to(xy.device).expand(b, t, n, j)
+        def paired(x: torch.Tensor, mirror: Callable[[torch.Tensor], torch.Tensor]
+                   ) -> torch.Tensor:
+            if half == n:
+                return x
+            return torch.cat([x, mirror(x)[:, :, : n - half]], dim=2)
+
+        def noise() -> torch.Tensor:
+            eps = torch.randn(*draw_shape, 3, generator=generator)
+            return paired(eps, torch.neg).to(xy.device).expand(b, t, n, j, 3)
+
+        u = paired(torch.rand(draw_shape, generator=generator), lambda v: 1.0 - v) \
+            .to(xy.device).expand(b, t, n, j)
         mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), u=u)
         L_inv = torch.linalg.inv(L)
         ctx = rep(context)
