@@ -220,6 +220,14 @@ def test_encoder_regression_trains_jointly_and_centres_the_depth(tmp_path: Path)
     centre, pose = model._depth_centre(context, xy, d_mean)
     assert pose is not None
     torch.testing.assert_close(centre, pose[..., 2])
+    # A joint with no 2D is centred on the regressed x, y (the visible ones on their 2D).
+    hidden = scores.clone()
+    hidden[:, :, 5] = 0.0
+    _, means, _ = model._initial(xy, hidden, centre, torch.zeros_like(centre), None, pose)
+    torch.testing.assert_close(means[:, :, 5, :, :2],
+                               pose[:, :, 5, None, :2].expand(2, cfg.window, 2, 2))
+    torch.testing.assert_close(means[:, :, 4, :, :2],
+                               xy[:, :, 4, None].expand(2, cfg.window, 2, 2))
     # Round trip; with the flag off (the models trained before it) there is no regressor.
     save_config(tmp_path, cfg)
     save_model(tmp_path, model.eval())

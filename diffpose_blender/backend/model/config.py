@@ -36,6 +36,9 @@ class ModelConfig:
     # and H_K's depth is centred on that regression: the diffusion refines a deterministic
     # lifter's answer, as the paper's pre-trained context encoder does.
     encoder_regression: bool = True
+    # With encoder_regression: H_K centres a joint with no 2D on the regressed x, y (rather
+    # than on its nearest visible ancestor).
+    missing_from_regression: bool = True
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 

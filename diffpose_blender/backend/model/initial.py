@@ -5,8 +5,9 @@ Per joint, a small Gaussian mixture in pose space (see `posespace`):
 - x, y: from the detector's heatmap mixture when there is one; otherwise two components
   centred on the keypoint: a tight one whose width grows as the confidence falls, and a
   broad one (weight rising as confidence falls) that covers detector outliers. A joint
-  with no keypoint (confidence 0) is centred on its nearest known ancestor with a broad
-  width: the model must find it from the rest of the body.
+  with no keypoint (confidence 0) gets a broad width around the encoder's regressed x, y
+  when the model has a regression (`encoder_regression`, `missing_from_regression`), else
+  around its nearest known ancestor: the model must find it from the rest of the body.
 - z: the encoder's per-joint depth distribution (mean and standard deviation), the same
   for every component. (A frame-based model would use a depth distribution fitted on the
   training set here; the encoder's prediction replaces it.)
@@ -50,17 +51,20 @@ def fill_missing(xy: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
 
 
 def from_keypoints(xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
-                   depth_logstd: torch.Tensor, components: int = 2
+                   depth_logstd: torch.Tensor, components: int = 2,
+                   missing_xy: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """H_K from keypoints and confidences.
 
     xy (..., J, 2) pose-space x, y (any value where scores == 0); scores (..., J) in [0, 1];
-    depth_mean, depth_logstd (..., J) from the encoder.
+    depth_mean, depth_logstd (..., J) from the encoder; missing_xy (..., J, 2) where a
+    joint with no keypoint is centred (default: its nearest visible ancestor).
     """
     if components != 2:
         raise ValueError("the keypoint mixture has 2 components (sharp + broad)")
     visible = scores > 0
-    centre = fill_missing(xy, visible)
+    centre = (fill_missing(xy, visible) if missing_xy is None
+              else torch.where(visible[..., None], xy, missing_xy))
     conf = scores.clamp(0.0, 1.0)
     sharp = torch.where(visible, SIGMA_SHARP + SIGMA_SHARP_GROWTH * (1 - conf),
                         torch.full_like(conf, SIGMA_BROAD))

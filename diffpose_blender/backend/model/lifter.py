@@ -58,10 +58,13 @@ class DiffPoseModel(nn.Module):
         return pose[..., 2], pose
 
     def _initial(self, xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
-                 depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None
+                 depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None,
+                 regressed: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        missing_xy = (regressed[..., :2] if regressed is not None
+                      and self.cfg.missing_from_regression else None)
         keypoint_mix = initial.from_keypoints(xy, scores, depth_mean, depth_logstd,
-                                              self.cfg.mixture_components)
+                                              self.cfg.mixture_components, missing_xy)
         if gmm is None:
             return keypoint_mix
         heatmap_mix = initial.from_heatmap_mixture(*gmm, depth_mean, depth_logstd)
@@ -79,8 +82,9 @@ class DiffPoseModel(nn.Module):
         """
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
         centre, regressed = self._depth_centre(context, xy, d_mean)
-        weights, means, chol = self._initial(xy, scores, centre.detach(),
-                                             d_logstd.detach(), None)
+        weights, means, chol = self._initial(
+            xy, scores, centre.detach(), d_logstd.detach(), None,
+            None if regressed is None else regressed.detach())
         mu, L = initial.pick_components(weights, means, chol, generator)
         # Random draws come from `generator` (a CPU generator) and then move to the
         # model's device, so a seed gives the same draws on the CPU and on a GPU.
@@ -112,8 +116,8 @@ class DiffPoseModel(nn.Module):
         `interrupt` is called before every denoising step; it may raise to stop.
         """
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
-        centre, _ = self._depth_centre(context, xy, d_mean)
-        weights, means, chol = self._initial(xy, scores, centre, d_logstd, gmm)
+        centre, regressed = self._depth_centre(context, xy, d_mean)
+        weights, means, chol = self._initial(xy, scores, centre, d_logstd, gmm, regressed)
         n = hypotheses
 
         def rep(x: torch.Tensor) -> torch.Tensor:      # (B, T, ...) -> (B, T, N, ...)
