@@ -203,7 +203,7 @@ def test_long_occlusions_hide_a_joint_or_limb_over_a_span_never_the_root() -> No
 def test_encoder_regression_trains_jointly_and_centres_the_depth(tmp_path: Path) -> None:
     import dataclasses
 
-    cfg = dataclasses.replace(SMALL, encoder_regression=True)
+    cfg = dataclasses.replace(SMALL, encoder_regression=True, missing_from_regression=True)
     torch.manual_seed(0)
     model = DiffPoseModel(cfg)
     xy = torch.randn(2, cfg.window, cfg.joints, 2) * 0.3
@@ -228,6 +228,11 @@ def test_encoder_regression_trains_jointly_and_centres_the_depth(tmp_path: Path)
                                pose[:, :, 5, None, :2].expand(2, cfg.window, 2, 2))
     torch.testing.assert_close(means[:, :, 4, :, :2],
                                xy[:, :, 4, None].expand(2, cfg.window, 2, 2))
+    model.cfg = dataclasses.replace(cfg, missing_from_regression=False)   # its ancestor's
+    _, means, _ = model._initial(xy, hidden, centre, torch.zeros_like(centre), None, pose)
+    parent = SKELETON.parents[5]
+    torch.testing.assert_close(means[:, :, 5, :, :2], means[:, :, parent, :, :2])
+    model.cfg = cfg
     # Round trip; with the flag off (the models trained before it) there is no regressor.
     save_config(tmp_path, cfg)
     save_model(tmp_path, model.eval())
@@ -249,7 +254,7 @@ def test_antithetic_hypotheses_mirror_their_pair_and_keep_the_first_half() -> No
     xy[..., 0, :] = 0.0
     scores = torch.ones(2, SMALL.window, SMALL.joints)    # one mixture component per joint
     ls = torch.zeros(2)
-    plain = DiffPoseModel(SMALL).eval()
+    plain = DiffPoseModel(replace(SMALL, antithetic=False)).eval()
     paired = DiffPoseModel(replace(SMALL, antithetic=True)).eval()
     paired.load_state_dict(plain.state_dict())
     for model in (plain, paired):

@@ -30,7 +30,7 @@ class ModelConfig:
     # Hypotheses in antithetic pairs: the second of a pair gets the negated noise (and the
     # mirrored component draw) of the first. Each hypothesis is still a draw from the same
     # distribution; the mean of N varies less (antithetic variates). Inference only.
-    antithetic: bool = False
+    antithetic: bool = True
     denoiser_sees_2d: bool = True    # the denoiser also gets the 2D keypoints and scores
     # The encoder also regresses the pose (the baseline's head and loss, trained jointly),
     # and H_K's depth is centred on that regression: the diffusion refines a deterministic
@@ -38,7 +38,7 @@ class ModelConfig:
     encoder_regression: bool = True
     # With encoder_regression: H_K centres a joint with no 2D on the regressed x, y (rather
     # than on its nearest visible ancestor).
-    missing_from_regression: bool = True
+    missing_from_regression: bool = False
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 
