@@ -32,8 +32,6 @@ ACTION_TAKE_KEY = "diffpose_take"
 
 EulerOrder = Literal["XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX"]
 
-# Below this, sin(angle / 2) is too small to define an axis (radians / 2).
-
 
 def _check_result(obj: bpy.types.Object, result: RetargetResult) -> None:
     """DiffPoseError naming the first thing in `result` that cannot be baked onto `obj`."""

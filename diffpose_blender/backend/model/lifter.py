@@ -171,13 +171,18 @@ class RegressionHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        hidden = cfg.denoiser_hidden
-        self.head = nn.Sequential(nn.Linear(cfg.context_dim + cfg.joints * 2, hidden),
-                                  nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
-                                  nn.Linear(hidden, cfg.joints * 3))
+        self.head = regression_mlp(cfg)
 
     def forward(self, context: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
         return regress(self.head, context, xy)
+
+
+def regression_mlp(cfg: ModelConfig) -> nn.Sequential:
+    """The regression head's layers: context + flattened 2D -> J * 3 offsets."""
+    hidden = cfg.denoiser_hidden
+    return nn.Sequential(nn.Linear(cfg.context_dim + cfg.joints * 2, hidden), nn.GELU(),
+                         nn.Linear(hidden, hidden), nn.GELU(),
+                         nn.Linear(hidden, cfg.joints * 3))
 
 
 def regress(head: nn.Module, context: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
@@ -199,10 +204,7 @@ class BaselineModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = ContextEncoder(cfg)
-        hidden = cfg.denoiser_hidden
-        self.head = nn.Sequential(nn.Linear(cfg.context_dim + cfg.joints * 2, hidden),
-                                  nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
-                                  nn.Linear(hidden, cfg.joints * 3))
+        self.head = regression_mlp(cfg)
 
     def forward(self, xy: torch.Tensor, scores: torch.Tensor,
                 log_scale: torch.Tensor) -> torch.Tensor:
