@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from diffpose_blender.backend.model import initial, posespace
+from diffpose_blender.backend.model import initial, lifter, posespace
 from diffpose_blender.backend.model.config import ModelConfig
 from diffpose_blender.backend.model.lifter import BaselineModel, DiffPoseModel
 from diffpose_blender.backend.model.schedule import GMMDiffusionSchedule
@@ -152,8 +153,6 @@ def test_heatmap_mixture_with_keypoint_fallback_per_joint() -> None:
 def test_hypotheses_are_trajectories_when_noise_is_shared_over_the_window() -> None:
     """With the same 2D pose in every frame, a hypothesis drawn with trajectory noise
     barely moves from frame to frame; independent per-frame noise makes it jump."""
-    from dataclasses import replace
-
     xy = (torch.randn(1, 1, SMALL.joints, 2) * 0.3).expand(1, SMALL.window, SMALL.joints, 2)
     scores = torch.full((1, SMALL.window, SMALL.joints), 0.8)
     steps = []
@@ -247,8 +246,6 @@ def test_antithetic_hypotheses_mirror_their_pair_and_keep_the_first_half() -> No
     i: through a sampler that is linear in its noise (a denoiser that returns its input)
     each pair averages to the noise-free path, the centre of H_K; the first half is what
     the same seed gives without pairing."""
-    from dataclasses import replace
-
     torch.manual_seed(0)
     xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
     xy[..., 0, :] = 0.0
@@ -270,3 +267,42 @@ def test_antithetic_hypotheses_mirror_their_pair_and_keep_the_first_half() -> No
     half = plain.sample(xy, scores, ls, hypotheses=2, steps=4,
                         generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(hyp[:, :, :2], half)
+
+
+def test_energy_score_is_smallest_when_the_spread_matches_the_error() -> None:
+    """Truth ~ N(0, I) per joint: hypotheses drawn with the same spread score better than
+    collapsed, too narrow or too wide ones (the score is proper)."""
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(20_000, 4, 3, generator=gen)
+    means = {}
+    for spread in (0.0, 0.5, 1.0, 2.0):
+        hyp = spread * torch.randn(20_000, 2, 4, 3, generator=gen)
+        means[spread] = float(lifter.energy_score(hyp, target).mean())
+    assert means[1.0] < min(means[0.0], means[0.5], means[2.0]) - 0.03
+    with pytest.raises(ValueError, match="at least 2 hypotheses"):
+        lifter.energy_score(torch.zeros(3, 1, 4, 3), torch.zeros(3, 4, 3))
+
+
+def test_sample_loss_adds_the_energy_of_sampled_hypotheses_to_the_gradient() -> None:
+    """The energy term reaches the denoiser (through the sampler's steps) and the encoder;
+    the other loss terms are unchanged by it, and weight 0 removes it."""
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    scores = torch.rand(2, SMALL.window, SMALL.joints)
+    target = torch.randn(2, SMALL.window, SMALL.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+    runs = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = DiffPoseModel(replace(SMALL, sample_loss_weight=weight))
+        loss, parts = model.loss(xy, scores, torch.zeros(2), target,
+                                 generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        runs[weight] = (parts, model)
+    (off, m0), (on, m1) = runs[0.0], runs[1.0]
+    assert "energy" not in off and on["energy"] > 0
+    assert on["pose"] == off["pose"] and on["regression"] == off["regression"]
+    for part in ("denoiser", "encoder"):
+        g0 = [p.grad for p in getattr(m0, part).parameters()]
+        g1 = [p.grad for p in getattr(m1, part).parameters()]
+        assert any(a is not None and b is not None and not torch.allclose(a, b)
+                   for a, b in zip(g0, g1)), part

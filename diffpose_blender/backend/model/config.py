@@ -39,6 +39,12 @@ class ModelConfig:
     # With encoder_regression: H_K centres a joint with no 2D on the regressed x, y (rather
     # than on its nearest visible ancestor).
     missing_from_regression: bool = False
+    # Training only: the energy score of `sample_loss_hypotheses` hypotheses sampled
+    # through the whole sampler (on `sample_loss_frames` frames per window), added to the
+    # denoising loss with this weight, so the hypotheses' spread is fitted to their error.
+    sample_loss_weight: float = 0.0
+    sample_loss_hypotheses: int = 2
+    sample_loss_frames: int = 4
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 

@@ -31,6 +31,21 @@ def depth_nll(mean: torch.Tensor, logstd: torch.Tensor, target: torch.Tensor) ->
     return (0.5 * z ** 2 + logstd)[..., 1:].mean()
 
 
+def energy_score(hypotheses: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-joint energy score of N >= 2 hypotheses (..., N, J, 3) against the truth
+    (..., J, 3): mean |x_i - y| - sum_{i != j} |x_i - x_j| / (2 N (N - 1)). Its expectation
+    is smallest when the hypotheses are drawn from the truth's own distribution (a
+    proper scoring rule), so it rewards a spread that matches the error. -> (..., J)."""
+    n = hypotheses.shape[-3]
+    if n < 2:
+        raise ValueError(f"the energy score needs at least 2 hypotheses, got {n}")
+    to_target = torch.linalg.norm(hypotheses - target.unsqueeze(-3), dim=-1).mean(-2)
+    # A small offset keeps the norm differentiable where two hypotheses coincide.
+    diff = hypotheses.unsqueeze(-3) - hypotheses.unsqueeze(-4) + 1e-9
+    between = torch.linalg.norm(diff, dim=-1).sum((-3, -2)) / (n * (n - 1))
+    return to_target - 0.5 * between
+
+
 def observation(xy: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """The 2D evidence per joint as the denoiser reads it: (..., J, 3) = x, y, score."""
     return torch.cat([xy * (scores > 0)[..., None], scores[..., None]], dim=-1)
@@ -104,7 +119,88 @@ class DiffPoseModel(nn.Module):
             regression = mpjpe(regressed, target)
             total = total + regression
             parts["regression"] = regression.item()
+        if self.cfg.sample_loss_weight > 0:
+            energy = self._energy(context, xy, scores, (weights, means, chol), target,
+                                  generator)
+            total = total + self.cfg.sample_loss_weight * energy
+            parts["energy"] = energy.item()
         return total, parts
+
+    def _energy(self, context: torch.Tensor, xy: torch.Tensor, scores: torch.Tensor,
+                mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                target: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Per-joint energy score of sampled hypotheses (a proper scoring rule, Gneiting &
+        Raftery 2007): mean |x_i - y| - mean |x_i - x_j| / 2 over independent hypotheses
+        drawn through the whole respaced sampler, on `sample_loss_frames` random frames
+        of each window. The denoising loss alone trains every call toward the conditional
+        mean, which lets the hypotheses collapse where the 2D says little (a hidden joint);
+        this term rewards the sampler for spreading exactly as far as it errs."""
+        cfg = self.cfg
+        t = xy.shape[1]
+        frames = torch.randperm(t, generator=generator)[: cfg.sample_loss_frames]
+        frames = frames.to(xy.device)
+
+        def pick(x: torch.Tensor) -> torch.Tensor:
+            return x.index_select(1, frames)
+
+        mix = tuple(pick(m) for m in mixture)
+        hyp = self._chain(mix, pick(context), observation(pick(xy), pick(scores)),
+                          cfg.sample_loss_hypotheses, cfg.sample_steps, generator, cfg.eta,
+                          antithetic=False)                       # (B, F, N, J, 3)
+        return energy_score(hyp, pick(target))[..., 1:].mean()
+
+    def _chain(self, mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+               context: torch.Tensor, obs: torch.Tensor, hypotheses: int, steps: int,
+               generator: torch.Generator | None, eta: float, antithetic: bool,
+               interrupt: Callable[[], None] | None = None) -> torch.Tensor:
+        """The sampler: N hypotheses from H_K (`mixture`, (B, T, J, M, ...)) through the
+        respaced denoising steps. Returns (B, T, N, J, 3) pose space."""
+        weights, means, chol = mixture
+        n = hypotheses
+
+        def rep(x: torch.Tensor) -> torch.Tensor:      # (B, T, ...) -> (B, T, N, ...)
+            return x.unsqueeze(2).expand(x.shape[0], x.shape[1], n, *x.shape[2:])
+
+        b, t, j = weights.shape[:3]
+        device = context.device
+        # Noise per hypothesis: shared by the frames of the window (trajectory_noise), so
+        # hypothesis i is one coherent motion rather than independent draws per frame,
+        # which would make the mean of N jitter.
+        shape = (b, 1 if self.cfg.trajectory_noise else t, n, j)
+
+        # With `antithetic`, hypotheses come in pairs (i, i + ceil(N / 2)) whose draws are
+        # mirrored: the negated Gaussian noise, the uniform u -> 1 - u.
+        half = (n + 1) // 2 if antithetic else n
+        draw_shape = (shape[0], shape[1], half, j)
+
+        def paired(x: torch.Tensor, mirror: Callable[[torch.Tensor], torch.Tensor]
+                   ) -> torch.Tensor:
+            if half == n:
+                return x
+            return torch.cat([x, mirror(x)[:, :, : n - half]], dim=2)
+
+        def noise() -> torch.Tensor:
+            eps = torch.randn(*draw_shape, 3, generator=generator)
+            return paired(eps, torch.neg).to(device).expand(b, t, n, j, 3)
+
+        u = paired(torch.rand(draw_shape, generator=generator), lambda v: 1.0 - v) \
+            .to(device).expand(b, t, n, j)
+        mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), u=u)
+        L_inv = torch.linalg.inv(L)
+        ctx = rep(context)
+        obs = rep(obs)
+        h = mu + (L @ noise()[..., None])[..., 0]
+        ks = self.schedule.timesteps(steps, self.cfg.step_spacing)
+        x0 = h
+        for k, k_prev in zip(ks[:-1], ks[1:]):
+            if interrupt is not None:
+                interrupt()
+            kk = torch.full(h.shape[:3], k, dtype=torch.long, device=h.device)
+            x0 = self.denoiser(h, ctx, kk, obs)
+            x0 = torch.cat([torch.zeros_like(x0[..., :1, :]), x0[..., 1:, :]], dim=-2)
+            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L, eta,
+                                       noise() if eta > 0 and k_prev > 0 else None)
+        return x0
 
     @torch.no_grad()
     def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
@@ -117,52 +213,10 @@ class DiffPoseModel(nn.Module):
         """
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
         centre, regressed = self._depth_centre(context, xy, d_mean)
-        weights, means, chol = self._initial(xy, scores, centre, d_logstd, gmm, regressed)
-        n = hypotheses
-
-        def rep(x: torch.Tensor) -> torch.Tensor:      # (B, T, ...) -> (B, T, N, ...)
-            return x.unsqueeze(2).expand(x.shape[0], x.shape[1], n, *x.shape[2:])
-
-        b, t, j = weights.shape[:3]
-        # Noise per hypothesis: shared by the frames of the window (trajectory_noise), so
-        # hypothesis i is one coherent motion rather than independent draws per frame,
-        # which would make the mean of N jitter.
-        shape = (b, 1 if self.cfg.trajectory_noise else t, n, j)
-
-        # With `antithetic`, hypotheses come in pairs (i, i + ceil(N / 2)) whose draws are
-        # mirrored: the negated Gaussian noise, the uniform u -> 1 - u.
-        half = (n + 1) // 2 if self.cfg.antithetic else n
-        draw_shape = (shape[0], shape[1], half, j)
-
-        def paired(x: torch.Tensor, mirror: Callable[[torch.Tensor], torch.Tensor]
-                   ) -> torch.Tensor:
-            if half == n:
-                return x
-            return torch.cat([x, mirror(x)[:, :, : n - half]], dim=2)
-
-        def noise() -> torch.Tensor:
-            eps = torch.randn(*draw_shape, 3, generator=generator)
-            return paired(eps, torch.neg).to(xy.device).expand(b, t, n, j, 3)
-
-        u = paired(torch.rand(draw_shape, generator=generator), lambda v: 1.0 - v) \
-            .to(xy.device).expand(b, t, n, j)
-        mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), u=u)
-        L_inv = torch.linalg.inv(L)
-        ctx = rep(context)
-        obs = rep(observation(xy, scores))
-        h = mu + (L @ noise()[..., None])[..., 0]
-        ks = self.schedule.timesteps(steps, self.cfg.step_spacing)
-        eta = self.cfg.eta if eta is None else eta
-        x0 = h
-        for k, k_prev in zip(ks[:-1], ks[1:]):
-            if interrupt is not None:
-                interrupt()
-            kk = torch.full(h.shape[:3], k, dtype=torch.long, device=h.device)
-            x0 = self.denoiser(h, ctx, kk, obs)
-            x0[..., 0, :] = 0.0
-            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L, eta,
-                                       noise() if eta > 0 and k_prev > 0 else None)
-        return x0
+        mixture = self._initial(xy, scores, centre, d_logstd, gmm, regressed)
+        return self._chain(mixture, context, observation(xy, scores), hypotheses, steps,
+                           generator, self.cfg.eta if eta is None else eta,
+                           self.cfg.antithetic, interrupt)
 
 
 class RegressionHead(nn.Module):
