@@ -283,26 +283,33 @@ def test_energy_score_is_smallest_when_the_spread_matches_the_error() -> None:
         lifter.energy_score(torch.zeros(3, 1, 4, 3), torch.zeros(3, 4, 3))
 
 
-def test_sample_loss_adds_the_energy_of_sampled_hypotheses_to_the_gradient() -> None:
-    """The energy term reaches the denoiser (through the sampler's steps) and the encoder;
+def test_sample_loss_adds_the_energy_of_sampled_hypotheses_to_the_denoiser() -> None:
+    """The energy term reaches the denoiser (through the sampler's steps), not the encoder;
     the other loss terms are unchanged by it, and weight 0 removes it."""
     xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
     scores = torch.rand(2, SMALL.window, SMALL.joints)
     target = torch.randn(2, SMALL.window, SMALL.joints, 3) * 0.2
     target[..., 0, :] = 0.0
-    runs = {}
-    for weight in (0.0, 1.0):
+
+    def run(**changes: object) -> tuple[dict[str, float], DiffPoseModel]:
         torch.manual_seed(0)
-        model = DiffPoseModel(replace(SMALL, sample_loss_weight=weight))
+        model = DiffPoseModel(replace(SMALL, **changes))  # type: ignore[arg-type]
         loss, parts = model.loss(xy, scores, torch.zeros(2), target,
                                  generator=torch.Generator().manual_seed(0))
         loss.backward()
-        runs[weight] = (parts, model)
-    (off, m0), (on, m1) = runs[0.0], runs[1.0]
-    assert "energy" not in off and on["energy"] > 0
-    assert on["pose"] == off["pose"] and on["regression"] == off["regression"]
-    for part in ("denoiser", "encoder"):
-        g0 = [p.grad for p in getattr(m0, part).parameters()]
-        g1 = [p.grad for p in getattr(m1, part).parameters()]
-        assert any(a is not None and b is not None and not torch.allclose(a, b)
-                   for a, b in zip(g0, g1)), part
+        return parts, model
+
+    off, m0 = run(sample_loss_weight=0.0)
+    assert "energy" not in off
+    for scope in ("pose", "joint"):
+        on, m1 = run(sample_loss_weight=1.0, sample_loss_scope=scope)
+        assert on["energy"] > 0
+        assert on["pose"] == off["pose"] and on["regression"] == off["regression"]
+        changed = {part: any(not torch.allclose(a.grad, b.grad)
+                             for a, b in zip(getattr(m0, part).parameters(),
+                                             getattr(m1, part).parameters())
+                             if a.grad is not None and b.grad is not None)
+                   for part in ("denoiser", "encoder")}
+        assert changed == {"denoiser": True, "encoder": False}, scope
+    with pytest.raises(ValueError, match="sample_loss_scope"):
+        run(sample_loss_weight=1.0, sample_loss_scope="limb")

@@ -41,8 +41,10 @@ class ModelConfig:
     missing_from_regression: bool = False
     # Training only: the energy score of `sample_loss_hypotheses` hypotheses sampled
     # through the whole sampler (on `sample_loss_frames` frames per window), added to the
-    # denoising loss with this weight, so the hypotheses' spread is fitted to their error.
+    # denoising loss with this weight, so the hypotheses' spread is fitted to their error;
+    # scored per joint ("joint") or over the whole pose ("pose").
     sample_loss_weight: float = 0.0
+    sample_loss_scope: str = "pose"
     sample_loss_hypotheses: int = 2
     sample_loss_frames: int = 4
     mixture_components: int = 2      # per-joint x, y mixture (H_K)

@@ -32,8 +32,8 @@ def depth_nll(mean: torch.Tensor, logstd: torch.Tensor, target: torch.Tensor) ->
 
 
 def energy_score(hypotheses: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-joint energy score of N >= 2 hypotheses (..., N, J, 3) against the truth
-    (..., J, 3): mean |x_i - y| - sum_{i != j} |x_i - x_j| / (2 N (N - 1)). Its expectation
+    """Energy score per item of N >= 2 hypotheses (..., N, J, D) against the truth
+    (..., J, D): mean |x_i - y| - sum_{i != j} |x_i - x_j| / (2 N (N - 1)). Its expectation
     is smallest when the hypotheses are drawn from the truth's own distribution (a
     proper scoring rule), so it rewards a spread that matches the error. -> (..., J)."""
     n = hypotheses.shape[-3]
@@ -129,12 +129,16 @@ class DiffPoseModel(nn.Module):
     def _energy(self, context: torch.Tensor, xy: torch.Tensor, scores: torch.Tensor,
                 mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                 target: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Per-joint energy score of sampled hypotheses (a proper scoring rule, Gneiting &
-        Raftery 2007): mean |x_i - y| - mean |x_i - x_j| / 2 over independent hypotheses
-        drawn through the whole respaced sampler, on `sample_loss_frames` random frames
-        of each window. The denoising loss alone trains every call toward the conditional
-        mean, which lets the hypotheses collapse where the 2D says little (a hidden joint);
-        this term rewards the sampler for spreading exactly as far as it errs."""
+        """Energy score (a proper scoring rule, Gneiting & Raftery 2007) of independent
+        hypotheses drawn through the whole respaced sampler, on `sample_loss_frames`
+        random frames of each window. The denoising loss alone trains every call toward
+        the conditional mean, which lets the hypotheses collapse where the 2D says little
+        (a hidden joint); this term rewards the sampler for spreading as far as it errs.
+        It trains the denoiser only (the context is held fixed).
+
+        `sample_loss_scope` "joint" scores each joint's position on its own, "pose" the
+        whole pose as one vector (divided by sqrt(J - 1) to stay on the per-joint scale),
+        which also rewards hypotheses whose joints move together, as a real pose does."""
         cfg = self.cfg
         t = xy.shape[1]
         frames = torch.randperm(t, generator=generator)[: cfg.sample_loss_frames]
@@ -144,10 +148,16 @@ class DiffPoseModel(nn.Module):
             return x.index_select(1, frames)
 
         mix = tuple(pick(m) for m in mixture)
-        hyp = self._chain(mix, pick(context), observation(pick(xy), pick(scores)),
+        hyp = self._chain(mix, pick(context).detach(), observation(pick(xy), pick(scores)),
                           cfg.sample_loss_hypotheses, cfg.sample_steps, generator, cfg.eta,
-                          antithetic=False)                       # (B, F, N, J, 3)
-        return energy_score(hyp, pick(target))[..., 1:].mean()
+                          antithetic=False)[..., 1:, :]            # (B, F, N, J - 1, 3)
+        truth = pick(target)[..., 1:, :]
+        if cfg.sample_loss_scope == "joint":
+            return energy_score(hyp, truth).mean()
+        if cfg.sample_loss_scope == "pose":
+            whole = energy_score(hyp.flatten(-2)[..., None, :], truth.flatten(-2)[..., None, :])
+            return whole.mean() / hyp.shape[-2] ** 0.5
+        raise ValueError(f"sample_loss_scope {cfg.sample_loss_scope!r}; expected joint or pose")
 
     def _chain(self, mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                context: torch.Tensor, obs: torch.Tensor, hypotheses: int, steps: int,
