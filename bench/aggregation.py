@@ -29,8 +29,7 @@ def main() -> None:
     import torch
 
     from diffpose_blender.backend.benchmark import gather_joints, joint_reprojection_pick
-    from diffpose_blender.backend.data.corpus import (DEFAULT_VAL_SUBJECTS, load_corpus,
-                                                      shared_data_root, split_by_subjects)
+    from diffpose_blender.backend.data.corpus import subject_positions
     from diffpose_blender.backend.data.synthesis import make_batch
     from diffpose_blender.backend.evaluate import _to_camera
     from diffpose_blender.backend.metrics import per_joint_error, procrustes_align
@@ -46,12 +45,8 @@ def main() -> None:
     torch.set_num_threads(2)
     folder = Path(args.model) if Path(args.model).is_dir() else bundled_model(args.model)
     cfg = load_config(folder)
-    clips = load_corpus(list(TrainConfig().sources), args.cache,
-                        shared_root=shared_data_root())
-    train, val = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
-    windows_from = [c.positions.astype(np.float64)
-                    for c in (train if args.split == "train" else val)
-                    if len(c.positions) > cfg.window]
+    windows_from = subject_positions(TrainConfig().sources, args.cache, args.split,
+                                     cfg.window)
     diffpose, baseline = load_model(folder, "diffpose")[0], load_model(folder, "baseline")[0]
     rng = np.random.default_rng(12345)
     rows: dict[str, list[list[float]]] = {}

@@ -41,8 +41,7 @@ from diffpose_blender.core.resources import DEFAULT_MODEL, bundled_model  # noqa
 def main() -> None:
     import torch
 
-    from diffpose_blender.backend.data.corpus import (DEFAULT_VAL_SUBJECTS, load_corpus,
-                                                      shared_data_root, split_by_subjects)
+    from diffpose_blender.backend.data.corpus import subject_positions
     from diffpose_blender.backend.data.synthesis import make_batch
     from diffpose_blender.backend.model.config import TrainConfig
     from diffpose_blender.backend.model.weights import load_model, save_model
@@ -86,10 +85,7 @@ def main() -> None:
                                 "set": changes, "seed": args.seed}
 
     train = TrainConfig()
-    clips = load_corpus(list(train.sources), Path(args.cache), shared_root=shared_data_root())
-    train_clips, _ = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
-    pos = [c.positions.astype(np.float64) for c in train_clips
-           if len(c.positions) > model.cfg.window]
+    pos = subject_positions(train.sources, args.cache, "train", model.cfg.window)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr,

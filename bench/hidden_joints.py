@@ -29,8 +29,7 @@ from diffpose_blender.core.resources import DEFAULT_MODEL, bundled_model  # noqa
 def main() -> None:
     import torch
 
-    from diffpose_blender.backend.data.corpus import (DEFAULT_VAL_SUBJECTS, load_corpus,
-                                                      shared_data_root, split_by_subjects)
+    from diffpose_blender.backend.data.corpus import subject_positions
     from diffpose_blender.backend.data.synthesis import make_batch
     from diffpose_blender.backend.evaluate import _run
     from diffpose_blender.backend.model.config import TrainConfig
@@ -48,11 +47,7 @@ def main() -> None:
     folder = Path(args.model) if Path(args.model).is_dir() else bundled_model(args.model)
     model, _ = load_model(folder, "diffpose")
     joints, window = model.cfg.joints, model.cfg.window
-    clips = load_corpus(list(TrainConfig().sources), Path(args.cache),
-                        shared_root=shared_data_root())
-    train, val = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
-    pos = [c.positions.astype(np.float64) for c in (train if args.split == "train" else val)
-           if len(c.positions) > window]
+    pos = subject_positions(TrainConfig().sources, args.cache, args.split, window)
     rng = np.random.default_rng(args.seed)
     keys = ("hid_spread", "vis_spread", "hid_err", "vis_err", "hid_xy", "vis_xy")
     acc: dict[str, list[list[np.ndarray]]] = {k: [[] for _ in range(joints)] for k in keys}

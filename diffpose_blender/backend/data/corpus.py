@@ -423,6 +423,19 @@ def split_by_subjects(clips: Sequence[Clip], val_subjects: Iterable[str]
     return train, val
 
 
+def subject_positions(sources: Sequence[str], cache_dir: PathLike, split: str,
+                      longer_than: int) -> list[np.ndarray]:
+    """The (T, J, 3) float64 positions of the training ("train") or validation ("val")
+    subjects' clips (`DEFAULT_VAL_SUBJECTS`) from `sources`, those longer than
+    `longer_than` frames: what `evaluate` and the bench scripts draw windows from."""
+    if split not in ("val", "train"):
+        raise ValueError(f"split {split!r}; expected val or train")
+    clips = load_corpus(list(sources), Path(cache_dir), shared_root=shared_data_root())
+    train, val = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
+    return [c.positions.astype(np.float64) for c in (train if split == "train" else val)
+            if len(c.positions) > longer_than]
+
+
 def split_by_subject(clips: Sequence[Clip], val_fraction: float, seed: int
                      ) -> tuple[list[Clip], list[Clip]]:
     """(train, val) with no subject (`subject_key`) in both; deterministic for a seed.
