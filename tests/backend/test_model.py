@@ -313,3 +313,31 @@ def test_sample_loss_adds_the_energy_of_sampled_hypotheses_to_the_denoiser() -> 
         assert changed == {"denoiser": True, "encoder": False}, scope
     with pytest.raises(ValueError, match="sample_loss_scope"):
         run(sample_loss_weight=1.0, sample_loss_scope="limb")
+
+
+def test_hidden_scope_scores_only_the_joints_without_2d() -> None:
+    """Scope "hidden": the energy of joints with score 0 only. With every joint seen it adds
+    nothing; the score of a hidden joint changes it, the score of a seen one does not."""
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    target = torch.randn(2, SMALL.window, SMALL.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+    seen = torch.rand(2, SMALL.window, SMALL.joints) + 0.1
+    hidden = seen.clone()
+    hidden[..., 3] = 0.0
+
+    def energy(scores: torch.Tensor, moved: int | None = None) -> float:
+        torch.manual_seed(0)
+        model = DiffPoseModel(replace(SMALL, sample_loss_weight=1.0, sample_loss_scope="hidden",
+                                      sample_loss_frames=SMALL.window))
+        truth = target.clone()
+        if moved is not None:
+            truth[..., moved, :] += 10.0
+        _, parts = model.loss(xy, scores, torch.zeros(2), truth,
+                              generator=torch.Generator().manual_seed(0))
+        return parts["energy"]
+
+    assert energy(seen) == 0.0
+    base = energy(hidden)
+    assert base > 0
+    assert energy(hidden, moved=3) > base + 5.0       # the hidden joint is scored
+    assert energy(hidden, moved=5) == pytest.approx(base, abs=1e-6)   # a seen one is not

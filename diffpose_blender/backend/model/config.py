@@ -42,7 +42,8 @@ class ModelConfig:
     # Training only: the energy score of `sample_loss_hypotheses` hypotheses sampled
     # through the whole sampler (on `sample_loss_frames` frames per window), added to the
     # denoising loss with this weight, so the hypotheses' spread is fitted to their error;
-    # scored per joint ("joint") or over the whole pose ("pose").
+    # scored per joint ("joint"), over the whole pose ("pose"), or per joint only where the
+    # joint has no 2D ("hidden").
     sample_loss_weight: float = 0.0
     sample_loss_scope: str = "pose"
     sample_loss_hypotheses: int = 2

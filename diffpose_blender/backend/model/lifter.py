@@ -138,7 +138,9 @@ class DiffPoseModel(nn.Module):
 
         `sample_loss_scope` "joint" scores each joint's position on its own, "pose" the
         whole pose as one vector (divided by sqrt(J - 1) to stay on the per-joint scale),
-        which also rewards hypotheses whose joints move together, as a real pose does."""
+        which also rewards hypotheses whose joints move together, as a real pose does;
+        "hidden" scores each joint on its own, only where it has no 2D (score 0), so the
+        visible joints' hypotheses are left to the denoising loss."""
         cfg = self.cfg
         t = xy.shape[1]
         frames = torch.randperm(t, generator=generator)[: cfg.sample_loss_frames]
@@ -154,10 +156,14 @@ class DiffPoseModel(nn.Module):
         truth = pick(target)[..., 1:, :]
         if cfg.sample_loss_scope == "joint":
             return energy_score(hyp, truth).mean()
+        if cfg.sample_loss_scope == "hidden":
+            hidden = (pick(scores)[..., 1:] <= 0).to(hyp.dtype)            # (B, F, J - 1)
+            return (energy_score(hyp, truth) * hidden).sum() / hidden.sum().clamp(min=1.0)
         if cfg.sample_loss_scope == "pose":
             whole = energy_score(hyp.flatten(-2)[..., None, :], truth.flatten(-2)[..., None, :])
             return whole.mean() / hyp.shape[-2] ** 0.5
-        raise ValueError(f"sample_loss_scope {cfg.sample_loss_scope!r}; expected joint or pose")
+        raise ValueError(f"sample_loss_scope {cfg.sample_loss_scope!r}; "
+                         "expected joint, pose or hidden")
 
     def _chain(self, mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                context: torch.Tensor, obs: torch.Tensor, hypotheses: int, steps: int,
