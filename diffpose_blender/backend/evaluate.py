@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.errors import DiffPoseError
 from ..core.skeleton import SKELETON
 from .data.corpus import (DEFAULT_VAL_SUBJECTS, load_corpus, shared_data_root,
                           split_by_subjects)
 from .data.synthesis import Batch, make_batch
 from .metrics import per_joint_error, procrustes_align, spearman
 from .model import posespace
-from .model.config import TrainConfig
+from .model.config import ModelConfig, TrainConfig
 from .model.weights import load_config, load_model
 
 BATCH = 50
@@ -73,6 +74,20 @@ def stature_chain_ratio(clips: list[np.ndarray]) -> float:
     return float(np.median(ratios))
 
 
+def check_settings(cfg: ModelConfig, windows: int, hypotheses: int, steps: int | None,
+                   eta: float | None) -> None:
+    """Refuse settings the metrics cannot be computed with, naming the value."""
+    if windows < 1:
+        raise DiffPoseError(f"windows {windows}; expected 1 or more")
+    if hypotheses < 2:
+        raise DiffPoseError(f"hypotheses {hypotheses}; expected 2 or more (the spread and "
+                            f"best-of-N need several)")
+    if steps is not None and not 1 <= steps <= cfg.diffusion_steps:
+        raise DiffPoseError(f"steps {steps}; expected 1 to {cfg.diffusion_steps}")
+    if eta is not None and not eta >= 0:
+        raise DiffPoseError(f"eta {eta:g}; expected 0 (deterministic) or more")
+
+
 def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: int = 10,
              seed: int = 0, split: str = "val", steps: int | None = None,
              eta: float | None = None) -> dict[str, Any]:
@@ -81,11 +96,12 @@ def evaluate(model_dir: Path, cache_dir: Path, windows: int = 600, hypotheses: i
     looking at the validation subjects). `steps` and `eta` override the model config."""
     torch.set_num_threads(2)
     cfg = load_config(model_dir)
+    check_settings(cfg, windows, hypotheses, steps, eta)
+    if split not in ("val", "train"):
+        raise DiffPoseError(f"split {split!r}; expected val or train")
     sources = list(TrainConfig().sources)
     clips = load_corpus(sources, cache_dir, shared_root=shared_data_root())
     train_clips, val_clips = split_by_subjects(clips, DEFAULT_VAL_SUBJECTS)
-    if split not in ("val", "train"):
-        raise ValueError(f"split {split!r}; expected val or train")
     if split == "train":
         val_clips = train_clips
     val = [c.positions.astype(np.float64) for c in val_clips if len(c.positions) > cfg.window]
