@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Human3.6M benchmark: the DiffPose paper's table, ours measured beside the published.
 
-    python bench/h36m.py -o runs/h36m-cpu [--setting cpu|gpu] [--device auto|cpu|cuda]
-                         [--cache cache/mocap] [--seed 0] [--evaluate-only]
+    python bench/h36m.py -o runs/h36m-cpu [--setting cpu|gpu] [--minutes M]
+                         [--device auto|cpu|cuda] [--cache cache/mocap] [--seed 0]
+                         [--evaluate-only]
 
 One command from the shared data to the table: trains DiffPose and the deterministic
 baseline on S1, S5, S6, S7, S8 twice (ground-truth 2D and detector-like noisy 2D, the
@@ -18,12 +19,14 @@ written as ``<folder>/report.json`` and the table as ``<folder>/table.md``.
 
 Settings (backend/benchmark.py `SETTINGS`): ``cpu`` about 45 minutes on a 2-core CPU
 (smaller model, 19 min of training per 2D input, every 4th test window); ``gpu`` a
-larger model, longer training, every test window.
+larger model, longer training, every test window. ``--minutes`` overrides the
+setting's training budget per 2D input (to measure what a longer run buys).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True,
                         help="run folder for the weights (not under bundled_models/)")
     parser.add_argument("--setting", choices=sorted(benchmark.SETTINGS), default="cpu")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="training budget per 2D input (default: the setting's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--cache", default=str(ROOT / "cache" / "mocap"),
                         help="parsed-mocap cache folder")
@@ -51,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate-only", action="store_true",
                         help="reuse the weights in the run folder")
     args = parser.parse_args(argv)
+    if args.minutes is not None and not args.minutes > 0:
+        parser.error(f"--minutes must be a positive number of minutes, got {args.minutes}")
 
     def run() -> int:
         out = benchmark.check_output_dir(args.output)
         device = resolve_device(args.device)
         setting = benchmark.SETTINGS[args.setting]
+        if args.minutes is not None:
+            setting = dataclasses.replace(setting, minutes=args.minutes)
         start = time.monotonic()
         if not args.evaluate_only:
             benchmark.train_benchmark(out, setting, args.cache, device, seed=args.seed,
@@ -71,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         (out / "table.md").write_text(table + "\n", encoding="utf-8")
         print(table)
+        minutes = "" if args.minutes is None else f" --minutes {args.minutes:g}"
         print(f"\ncommand: python bench/h36m.py -o {args.output} --setting {args.setting}"
-              f"{' --evaluate-only' if args.evaluate_only else ''}; "
+              f"{minutes}{' --evaluate-only' if args.evaluate_only else ''}; "
               f"{report['wall_minutes']:.1f} min wall clock on {report['machine']}, "
               f"device {report['device']}")
         return 0
