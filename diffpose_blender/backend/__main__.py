@@ -42,6 +42,14 @@ def _progress_bar(label: str):  # type: ignore[no-untyped-def]
     return show
 
 
+def _max_frames(args: argparse.Namespace) -> int | None:
+    """--max-frames as `detect_video` takes it: None for all frames (0)."""
+    if args.max_frames < 0:
+        raise DiffPoseError(f"--max-frames {args.max_frames}; expected 0 (all frames) or "
+                            f"more")
+    return args.max_frames or None
+
+
 def _detect(video: str, max_frames: int | None = None):  # type: ignore[no-untyped-def]
     """The detector on `video`, with a progress bar on stderr; returns `Keypoints2D`."""
     from .detect import detect_video
@@ -55,7 +63,7 @@ def _detect(video: str, max_frames: int | None = None):  # type: ignore[no-untyp
 def cmd_detect(args: argparse.Namespace) -> int:
     from ..core.formats import write_keypoints_npz
 
-    kp = _detect(args.video, args.max_frames or None)
+    kp = _detect(args.video, _max_frames(args))
     write_keypoints_npz(args.output, kp)
     print(f"wrote {args.output}: {kp.num_frames} frames, {int(kp.valid.sum())} with a person")
     return 0
@@ -74,8 +82,11 @@ def cmd_lift(args: argparse.Namespace) -> int:
         if args.fps is not None:
             raise DiffPoseError.at(args.input, "--fps", expected="a video carries its own "
                                    "frame times; --fps is for keypoint files without one")
-        kp = _detect(args.input, args.max_frames or None)
+        kp = _detect(args.input, _max_frames(args))
     else:
+        if args.max_frames:
+            raise DiffPoseError.at(args.input, "--max-frames", expected="--max-frames is for "
+                                   "video input; a keypoint file is lifted whole")
         kp = read_keypoints(args.input, fps=args.fps)
     lifter = Lifter(bundled_model(args.model), kind=args.kind, device=args.device)
     options = LiftOptions(hypotheses=args.hypotheses, steps=args.steps, seed=args.seed,

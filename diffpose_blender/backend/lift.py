@@ -182,8 +182,13 @@ class Lifter:
                 raise DiffPoseError(f"focal length {opt.focal_px} px; expected > 0")
             focal = float(opt.focal_px)
         else:
-            focal = posespace.focal_from_fov(image_size[0],
-                                             opt.fov_deg or posespace.DEFAULT_FOV_DEG)
+            fov = posespace.DEFAULT_FOV_DEG if opt.fov_deg is None else opt.fov_deg
+            if not 1.0 <= fov <= 179.0:
+                raise DiffPoseError(f"field of view {fov:g} degrees; expected 1 to 179")
+            focal = posespace.focal_from_fov(image_size[0], fov)
+        if not 0.3 <= opt.subject_height_m <= 3.0:
+            raise DiffPoseError(f"subject height {opt.subject_height_m:g} m; expected 0.3 to "
+                                f"3 m (a person's standing height)")
 
         keypoints, scores, valid, gap_filled = bridge_gaps(kp, fps)
         if not valid.any():

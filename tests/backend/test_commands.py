@@ -1,4 +1,4 @@
-"""`train` and `evaluate` refuse settings they cannot honour, through the command
+"""`train`, `evaluate`, `lift` and `detect` refuse settings they cannot honour, through the command
 line's own entry point (`backend.__main__.main`, in this process to keep it quick; the
 subprocess path is covered by test_lift): exit code 2, a message naming the option and
 its value, nothing written."""
@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from diffpose_blender.backend.__main__ import main
+from diffpose_blender.core.formats import write_keypoints_npz
+from tests.samples import sample_keypoints
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -49,3 +51,33 @@ def test_evaluate_refuses_settings_the_metrics_cannot_use(
     assert code == 2, err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("option, message", [
+    (("--fov", "0"), "field of view 0 degrees; expected 1 to 179"),
+    (("--fov", "200"), "field of view 200 degrees; expected 1 to 179"),
+    (("--height", "0"), "subject height 0 m; expected 0.3 to 3 m"),
+    (("--height", "-1.7"), "subject height -1.7 m"),
+    (("--max-frames", "5"), "--max-frames is for video input"),
+])
+def test_lift_refuses_a_camera_or_subject_it_cannot_use(
+        small_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        option: tuple[str, str], message: str) -> None:
+    source = tmp_path / "kp.npz"
+    write_keypoints_npz(source, sample_keypoints(T=12))
+    out = tmp_path / "take.npz"
+    code, err = run_cli(capsys, "lift", str(source), "-o", str(out), "--model",
+                        str(small_model), "--device", "cpu", *option)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_detect_refuses_a_negative_frame_limit(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")          # never opened: the limit is checked first
+    for command in ("detect", "lift"):
+        code, err = run_cli(capsys, command, str(video), "-o", str(tmp_path / "o.npz"),
+                            "--max-frames", "-1")
+        assert code == 2 and "--max-frames -1; expected 0 (all frames) or more" in err

@@ -142,6 +142,13 @@ def test_every_method_round_trips_over_stdio(local: LocalBackend, small_model: P
     assert info.value.kind == "bad_input"
     with pytest.raises(BackendError, match="unknown method"):
         local.request("explode", timeout=TIMEOUT)
+    with pytest.raises(BackendError, match="max_frames -3; expected a whole number"):
+        local.request("detect", {"path": str(tmp_path / "any.mp4"), "max_frames": -3},
+                      timeout=TIMEOUT)
+    with pytest.raises(BackendError, match="subject height 0 m") as info:
+        local.request("lift", {"path": str(coco), "model": str(small_model), "height_m": 0},
+                      timeout=TIMEOUT)
+    assert info.value.kind == "bad_input"
     pid = local.hello["pid"]  # type: ignore[index]
     local.request("shutdown", timeout=TIMEOUT)
     assert local.process is not None and local.process.wait(timeout=30) == 0

@@ -98,6 +98,11 @@ def detect_video(path: PathLike, *, progress: ProgressFn | None = None,
     (T,)`` whether the detector (not tracking) placed the region).
     Raises `DiffPoseError` for unusable files and when no frame has a person.
     """
+    if max_frames is not None and (isinstance(max_frames, bool)
+                                   or not isinstance(max_frames, (int, np.integer))
+                                   or max_frames < 1):
+        raise DiffPoseError(f"max_frames {max_frames!r}; expected a whole number of frames, "
+                            f"1 or more (or none for the whole video)")
     info = probe(path)
     model = model or BlazePose(threads=threads)
     tracker = PoseTracker(model)
