@@ -104,6 +104,9 @@ class Service:
         return self._lifters[key]
 
     def release(self) -> dict[str, Any]:
+        """Drop the loaded models. Also done before the process exits: a model still
+        alive when the interpreter shuts down took the process down with "terminate
+        called without an active exception" (SIGABRT) after most lifts."""
         count = len(self._lifters)
         self._lifters.clear()
         gc.collect()
@@ -350,7 +353,10 @@ def serve_stdio(device: str = "auto") -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     service = Service(device)
-    Session(service, rfile, wfile).run()
+    try:
+        Session(service, rfile, wfile).run()
+    finally:
+        service.release()
     return 0
 
 
@@ -401,4 +407,5 @@ def serve_tcp(host: str, port: int, token: bytes, device: str = "auto",
                 session.run()
                 _log(f"client {peer} disconnected")
                 if session.shutdown_requested:
+                    service.release()
                     return 0

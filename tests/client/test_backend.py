@@ -151,9 +151,27 @@ def test_every_method_round_trips_over_stdio(local: LocalBackend, small_model: P
     assert info.value.kind == "bad_input"
     pid = local.hello["pid"]  # type: ignore[index]
     local.request("shutdown", timeout=TIMEOUT)
-    assert local.process is not None and local.process.wait(timeout=30) == 0
+    assert local.process is not None
+    assert local.process.wait(timeout=30) == 0, local.stderr_tail()
     assert local.request("ping", timeout=TIMEOUT).fields["pong"]    # a fresh backend
     assert local.hello["pid"] != pid  # type: ignore[index]
+
+
+def test_backend_exits_cleanly_after_a_lift(small_model: Path, tmp_path: Path) -> None:
+    """Shut down with a model still loaded: exit code 0. (A model left for the
+    interpreter's own teardown used to abort the process, SIGABRT, in about half of
+    these runs; three runs catch that almost always.)"""
+    coco = two_people_coco(tmp_path, T=12)[0]
+    for _ in range(3):
+        backend = LocalBackend(python=sys.executable, device="cpu")
+        try:
+            backend.request("lift", {"path": str(coco), "model": str(small_model)},
+                            timeout=TIMEOUT)
+            backend.request("shutdown", timeout=TIMEOUT)
+            assert backend.process is not None
+            assert backend.process.wait(timeout=30) == 0, backend.stderr_tail()
+        finally:
+            backend.close()
 
 
 def test_cancel_stops_a_long_lift_part_way(local: LocalBackend, small_model: Path) -> None:
