@@ -182,15 +182,17 @@ class Service:
                                 "machine) or the 2D keypoint arrays")
         if first != 1 or last is not None:
             kp = kp.frames(first, last)
+        defaults = LiftOptions()
+        steps = _field(fields, "steps", int)
+        options = LiftOptions(
+            hypotheses=_field(fields, "hypotheses", int, defaults.hypotheses),
+            steps=defaults.steps if steps is None else steps,
+            seed=_field(fields, "seed", int, 0),
+            device=self.device, focal_px=_field(fields, "focal_px", float),
+            fov_deg=_field(fields, "fov_deg", float),
+            subject_height_m=_field(fields, "height_m", float, defaults.subject_height_m))
         lifter = self._lifter(str(fields.get("model") or ""), str(fields.get("kind",
                                                                               "diffpose")))
-        defaults = LiftOptions()
-        options = LiftOptions(
-            hypotheses=int(fields.get("hypotheses", defaults.hypotheses)),
-            steps=fields.get("steps", defaults.steps), seed=int(fields.get("seed", 0)),
-            device=self.device, focal_px=fields.get("focal_px"),
-            fov_deg=fields.get("fov_deg"),
-            subject_height_m=float(fields.get("height_m", defaults.subject_height_m)))
 
         def report(done: int, total: int) -> None:
             progress(done, total, "lift")
@@ -214,6 +216,20 @@ class Service:
             raise DiffPoseError(f"smooth options {given!r}; known: {', '.join(sorted(known))}")
         out = smooth_take(take, SmoothOptions(**given))
         return {"frames": out.num_frames}, take_to_arrays(out)
+
+
+def _field(fields: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    """A numeric request field as `kind` (int or float), `default` when absent or null;
+    anything else (text, a list, a fraction where a whole number is expected) is bad
+    input naming the field."""
+    value = fields.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (kind is int and float(value) != int(value)):
+        expected = "a whole number" if kind is int else "a number"
+        raise DiffPoseError(f"lift field {key!r} {value!r}; expected {expected}")
+    return kind(value)
 
 
 def _frame_range(fields: dict[str, Any]) -> tuple[int, int | None]:

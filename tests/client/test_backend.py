@@ -149,6 +149,12 @@ def test_every_method_round_trips_over_stdio(local: LocalBackend, small_model: P
         local.request("lift", {"path": str(coco), "model": str(small_model), "height_m": 0},
                       timeout=TIMEOUT)
     assert info.value.kind == "bad_input"
+    for key, value in (("height_m", "tall"), ("hypotheses", 2.5), ("steps", [4]),
+                       ("fov_deg", True)):
+        with pytest.raises(BackendError, match=f"lift field '{key}'") as info:
+            local.request("lift", {"path": str(coco), "model": str(small_model), key: value},
+                          timeout=TIMEOUT)
+        assert info.value.kind == "bad_input"
     pid = local.hello["pid"]  # type: ignore[index]
     local.request("shutdown", timeout=TIMEOUT)
     assert local.process is not None
