@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from diffpose_blender.backend import benchmark  # noqa: E402
 from diffpose_blender.backend.lift import resolve_device  # noqa: E402
+from diffpose_blender.backend.train import check_budget  # noqa: E402
 from diffpose_blender.core.errors import exit_code  # noqa: E402
 
 
@@ -56,10 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate-only", action="store_true",
                         help="reuse the weights in the run folder")
     args = parser.parse_args(argv)
-    if args.minutes is not None and not args.minutes > 0:
-        parser.error(f"--minutes must be a positive number of minutes, got {args.minutes}")
 
     def run() -> int:
+        check_budget(args.minutes, threads=args.threads)
         out = benchmark.check_output_dir(args.output)
         device = resolve_device(args.device)
         setting = benchmark.SETTINGS[args.setting]

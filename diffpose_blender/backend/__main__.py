@@ -119,19 +119,6 @@ def cmd_smooth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_budget(args: argparse.Namespace) -> None:
-    """Refuse a training budget or thread count that would write untrained weights or
-    fail deep in torch (before the corpus is loaded, nothing written)."""
-    if args.minutes is not None and not args.minutes > 0:
-        raise DiffPoseError(f"--minutes {args.minutes:g}; expected a positive number of "
-                            f"minutes")
-    if args.max_iterations < 0:
-        raise DiffPoseError(f"--max-iterations {args.max_iterations}; expected 0 (no limit) "
-                            f"or more")
-    if args.threads < 1:
-        raise DiffPoseError(f"--threads {args.threads}; expected 1 or more")
-
-
 def _benchmark_setting(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
@@ -147,9 +134,9 @@ def _benchmark_setting(args: argparse.Namespace):  # type: ignore[no-untyped-def
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .model.config import TrainConfig
-    from .train import train
+    from .train import check_budget, train
 
-    _check_budget(args)
+    check_budget(args.minutes, args.max_iterations, args.threads)
     if args.benchmark:
         from .benchmark import train_benchmark
         from .lift import resolve_device
@@ -173,8 +160,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..core.resources import bundled_model
     from .evaluate import evaluate, format_report
 
-    if args.threads < 1:
-        raise DiffPoseError(f"--threads {args.threads}; expected 1 or more")
+    from .train import check_budget
+
+    check_budget(threads=args.threads)
     if args.benchmark:
         from .benchmark import SETTINGS, evaluate_benchmark, format_table
         from .lift import resolve_device

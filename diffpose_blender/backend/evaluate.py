@@ -82,8 +82,7 @@ def check_settings(cfg: ModelConfig, windows: int, hypotheses: int, steps: int |
     if hypotheses < 2:
         raise DiffPoseError(f"hypotheses {hypotheses}; expected 2 or more (the spread and "
                             f"best-of-N need several)")
-    if steps is not None and not 1 <= steps <= cfg.diffusion_steps:
-        raise DiffPoseError(f"steps {steps}; expected 1 to {cfg.diffusion_steps}")
+    cfg.resolve_steps(steps)
     if eta is not None and not eta >= 0:
         raise DiffPoseError(f"eta {eta:g}; expected 0 (deterministic) or more")
 

@@ -171,9 +171,7 @@ class Lifter:
         if opt.hypotheses < 1 or opt.hypotheses > 64:
             raise DiffPoseError(f"hypotheses {opt.hypotheses}; expected 1 to 64")
         cfg = self.model.cfg
-        steps = cfg.sample_steps if opt.steps is None else opt.steps
-        if steps < 1 or steps > cfg.diffusion_steps:
-            raise DiffPoseError(f"steps {steps}; expected 1 to {cfg.diffusion_steps}")
+        steps = cfg.resolve_steps(opt.steps)
         n = 1 if self.kind == "baseline" else opt.hypotheses
         fps = kp.fps or 30.0
         image_size, size_estimated = _image_size(kp)

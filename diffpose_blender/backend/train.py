@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..core.errors import DiffPoseError
 from .data.corpus import (DEFAULT_VAL_SUBJECTS, load_corpus, shared_data_root,
                           split_by_subjects)
 from .data.synthesis import Batch, make_batch
@@ -32,6 +33,19 @@ def to_torch(batch: Batch, device: torch.device | None = None) -> tuple[torch.Te
     arrays = (batch.xy, batch.scores, batch.log_scale, batch.target)
     return tuple(torch.from_numpy(a).to(device) if device is not None else
                  torch.from_numpy(a) for a in arrays)
+
+
+def check_budget(minutes: float | None = None, max_iterations: int = 0,
+                 threads: int = 1) -> None:
+    """Refuse a training budget or thread count (as the command lines name them) that
+    would write untrained weights or fail deep in torch; checked before any data loads."""
+    if minutes is not None and not minutes > 0:
+        raise DiffPoseError(f"--minutes {minutes:g}; expected a positive number of minutes")
+    if max_iterations < 0:
+        raise DiffPoseError(f"--max-iterations {max_iterations}; expected 0 (no limit) "
+                            f"or more")
+    if threads < 1:
+        raise DiffPoseError(f"--threads {threads}; expected 1 or more")
 
 
 def learning_rate(cfg: TrainConfig, iteration: int, progress: float) -> float:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.errors import DiffPoseError
 from ...core.skeleton import NUM_JOINTS
 
 
@@ -53,6 +54,14 @@ class ModelConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def resolve_steps(self, steps: int | None) -> int:
+        """The denoising steps to sample with: `sample_steps` for None, else `steps`,
+        which must lie within the training schedule."""
+        steps = self.sample_steps if steps is None else steps
+        if steps < 1 or steps > self.diffusion_steps:
+            raise DiffPoseError(f"steps {steps}; expected 1 to {self.diffusion_steps}")
+        return steps
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
