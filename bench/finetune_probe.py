@@ -3,7 +3,7 @@
 with and without the change, then compare the two with `evaluate`.
 
     python bench/finetune_probe.py OUT [--model NAME] [--minutes 10] [--lr 5e-5]
-                                       [--set KEY=JSON ...]
+                                       [--set KEY=JSON ...] [--train-only PREFIX]
 
 Copies the model folder (default: the bundled model) to OUT, continues training its
 DiffPose on the training subjects' synthetic batches (the same data as `train`; the
@@ -44,6 +44,7 @@ def main() -> None:
     from diffpose_blender.backend.data.corpus import subject_positions
     from diffpose_blender.backend.data.synthesis import make_batch
     from diffpose_blender.backend.model.config import TrainConfig
+    from diffpose_blender.backend.model.lifter import DiffPoseModel
     from diffpose_blender.backend.model.weights import load_model, save_model
     from diffpose_blender.backend.train import to_torch
 
@@ -54,6 +55,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="a model config key and its value as JSON")
+    ap.add_argument("--train-only", default="", metavar="PREFIX",
+                    help="train only the parameters whose names start with PREFIX (for "
+                         "example denoiser.var_out); the rest stays as trained")
     ap.add_argument("--cache", default=str(ROOT / "cache" / "mocap"))
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
@@ -71,24 +75,37 @@ def main() -> None:
     if args.out.resolve() == src.resolve():
         ap.error("OUT must not be the model folder itself")
     torch.set_num_threads(2)
-    model, _ = load_model(src, "diffpose")
+    trained, _ = load_model(src, "diffpose")
     try:
-        model.cfg = dataclasses.replace(model.cfg, **changes)
+        cfg = dataclasses.replace(trained.cfg, **changes)
     except TypeError as exc:
         ap.error(f"--set: {exc}")
+    # A change may add parameters (a new head): they start fresh, the rest is loaded.
+    model = DiffPoseModel(cfg)
+    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    if unexpected:
+        ap.error(f"--set removes trained parameters: {', '.join(unexpected[:5])}")
+    if missing:
+        print(f"[probe] new parameters: {', '.join(missing)}", flush=True)
+    if args.train_only:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(args.train_only))
+        if not any(p.requires_grad for p in model.parameters()):
+            ap.error(f"--train-only {args.train_only!r}: no parameter has that prefix")
     shutil.rmtree(args.out, ignore_errors=True)
     shutil.copytree(src, args.out)
     cfg_path = args.out / "config.json"
     config = json.loads(cfg_path.read_text(encoding="utf-8"))
     config["model"].update(changes)
     config["finetune_probe"] = {"from": args.model, "minutes": args.minutes, "lr": args.lr,
-                                "set": changes, "seed": args.seed}
+                                "set": changes, "seed": args.seed,
+                                "train_only": args.train_only}
 
     train = TrainConfig()
     pos = subject_positions(train.sources, args.cache, "train", model.cfg.window)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    optim = torch.optim.AdamW(model.parameters(), lr=args.lr,
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
                               weight_decay=train.weight_decay)
     model.train()
     start, iterations, running = time.monotonic(), 0, {}
@@ -97,7 +114,8 @@ def main() -> None:
         loss, parts = model.loss(*batch, generator=gen)
         optim.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad],
+                                       1.0)
         optim.step()
         iterations += 1
         running = {k: 0.95 * running.get(k, v) + 0.05 * v for k, v in parts.items()}

@@ -341,3 +341,83 @@ def test_hidden_scope_scores_only_the_joints_without_2d() -> None:
     assert base > 0
     assert energy(hidden, moved=3) > base + 5.0       # the hidden joint is scored
     assert energy(hidden, moved=5) == pytest.approx(base, abs=1e-6)   # a seen one is not
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_a_step_with_the_x0_spread_keeps_the_forward_marginal(eta: float) -> None:
+    """From pure H_K nothing about x0 is known yet: if x0 ~ N(m, s^2), the forward process
+    puts h at step 30 around sqrt(a) m + (1 - sqrt(a)) mu with variance a s^2 + (1 - a) L^2.
+    A step that uses x0_pred = m as exact loses the a s^2 part; with x0_std = s it keeps
+    it (Bao et al. 2022)."""
+    sched = GMMDiffusionSchedule(50)
+    gen = torch.Generator().manual_seed(3)
+    n = 40000
+    mu = torch.tensor([0.5, -1.0, 0.2]).expand(n, 1, 3)
+    chol = torch.diag(torch.tensor([0.3, 0.2, 0.1])).expand(n, 1, 3, 3)
+    m = torch.tensor([1.0, 2.0, -1.0]).expand(n, 1, 3)
+    s = torch.tensor([0.4, 0.3, 0.5]).expand(n, 1, 3)
+    x0 = m + s * torch.randn(n, 1, 3, generator=gen)
+    eps = torch.randn(n, 1, 3, generator=gen)
+    truth = sched.q_sample(x0, mu, chol, torch.randn(n, 1, 3, generator=gen),
+                           torch.full((n,), 30))
+    h50 = mu + (chol @ eps[..., None])[..., 0]
+
+    def step(x0_std: torch.Tensor | None) -> torch.Tensor:
+        h30, _ = sched.step(h50, m, 50, 30, mu, torch.linalg.inv(chol), chol, eta,
+                            torch.randn(n, 1, 3, generator=gen), x0_std,
+                            torch.randn(n, 1, 3, generator=gen))
+        return h30
+
+    with_spread, without = step(s), step(None)
+    torch.testing.assert_close(with_spread.mean(0), truth.mean(0), atol=0.01, rtol=0.0)
+    torch.testing.assert_close(with_spread.std(0), truth.std(0), atol=0.0, rtol=0.03)
+    assert bool((without.std(0) < 0.9 * truth.std(0)).all())
+    with pytest.raises(ValueError, match="x0_std"):
+        sched.step(h50, m, 50, 30, mu, torch.linalg.inv(chol), chol, 0.0, None, s, None)
+
+
+def test_x0_variance_head_is_fitted_apart_and_widens_the_hypotheses(tmp_path: Path) -> None:
+    """`x0_variance`: a head fitted to the error of the held-fixed x0 estimate. It leaves
+    every other loss term and gradient as they are; the sampler widens the hypotheses by
+    the spread it predicts; its weights round-trip."""
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    scores = torch.rand(2, SMALL.window, SMALL.joints)
+    target = torch.randn(2, SMALL.window, SMALL.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+    torch.manual_seed(0)
+    plain = DiffPoseModel(SMALL)
+    model = DiffPoseModel(replace(SMALL, x0_variance=True))
+    missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("denoiser.var_out") for k in missing)
+    parts = {}
+    for name, m in (("plain", plain), ("var", model)):
+        loss, parts[name] = m.loss(xy, scores, torch.zeros(2), target,
+                                   generator=torch.Generator().manual_seed(0))
+        loss.backward()
+    assert "x0_nll" in parts["var"] and "x0_nll" not in parts["plain"]
+    assert {k: v for k, v in parts["var"].items() if k != "x0_nll"} == parts["plain"]
+    grads = dict(model.named_parameters())
+    for name, p in plain.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, msg=name)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.denoiser.var_out.parameters())
+
+    def spread(m: DiffPoseModel) -> float:
+        hyp = m.sample(xy, scores, torch.zeros(2), hypotheses=8, steps=4,
+                       generator=torch.Generator().manual_seed(1))
+        return float((hyp - hyp.mean(2, keepdim=True)).norm(dim=-1)[..., 1:].mean())
+
+    model.eval()
+    with torch.no_grad():
+        model.denoiser.var_out[1].weight.zero_()
+        model.denoiser.var_out[1].bias.fill_(-30.0)       # x0 as good as certain
+        narrow = spread(model)
+        model.denoiser.var_out[1].bias.fill_(2 * np.log(2.0))   # 2 pose-space units
+        wide = spread(model)
+    assert narrow == pytest.approx(spread(plain.eval()), rel=0.25)
+    assert wide > 1.5 * narrow
+    save_model(tmp_path, model)
+    save_config(tmp_path, model.cfg)
+    loaded, _ = load_model(tmp_path, "diffpose")
+    assert loaded.cfg.x0_variance
+    torch.testing.assert_close(loaded.denoiser.var_out[1].bias, model.denoiser.var_out[1].bias)

@@ -49,6 +49,12 @@ class ModelConfig:
     sample_loss_scope: str = "pose"
     sample_loss_hypotheses: int = 2
     sample_loss_frames: int = 4
+    # The denoiser also predicts the variance of its own x0 estimate (a head fitted by
+    # Gaussian likelihood on the held-fixed estimate's error), and each sampling step
+    # adds the spread that using a point estimate of x0 drops: without it a few large
+    # steps under-disperse most where x0 is least known (a hidden joint). The optimal
+    # reverse covariance of Bao et al. (ICML 2022), diagonal per joint and axis.
+    x0_variance: bool = False
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 

@@ -57,11 +57,22 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(_FiLMBlock(hidden, hidden)
                                     for _ in range(cfg.denoiser_blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, cfg.joints * 3))
+        if cfg.x0_variance:
+            self.var_out = nn.Sequential(nn.LayerNorm(hidden),
+                                         nn.Linear(hidden, cfg.joints * 3))
 
     def forward(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
                 obs: torch.Tensor | None = None) -> torch.Tensor:
         """h (..., J, 3) noisy pose; context (..., C); k (...) steps; obs (..., J, 3) the
         2D keypoints and their scores (used when `denoiser_sees_2d`). Returns x0."""
+        return self.with_variance(h, context, k, obs)[0]
+
+    def with_variance(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
+                      obs: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x0, log variance of x0's error per joint and axis (..., J, 3), or None without
+        `x0_variance`). The variance head reads the denoiser's features held fixed, so
+        fitting it leaves x0 as it is."""
         emb = step_embedding(k, self.step_dim, self.cfg.diffusion_steps)
         cond = self.cond(torch.cat([context, emb], dim=-1))
         parts = [h.flatten(-2), context]
@@ -73,4 +84,7 @@ class Denoiser(nn.Module):
         for block in self.blocks:
             x = block(x, cond)
         # Residual on the input pose: the network predicts a correction to h.
-        return h + self.out(x).unflatten(-1, (self.cfg.joints, 3))
+        x0 = h + self.out(x).unflatten(-1, (self.cfg.joints, 3))
+        if not self.cfg.x0_variance:
+            return x0, None
+        return x0, self.var_out(x.detach()).unflatten(-1, (self.cfg.joints, 3))

@@ -24,6 +24,12 @@ def mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.norm(pred - target, dim=-1).mean()
 
 
+def gaussian_nll(error: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Gaussian negative log-likelihood of an error (..., J, D) under a zero-mean
+    diagonal Gaussian of log variance `logvar`, root excluded."""
+    return (0.5 * (error ** 2 * torch.exp(-logvar) + logvar))[..., 1:, :].mean()
+
+
 def depth_nll(mean: torch.Tensor, logstd: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Gaussian negative log-likelihood of the true relative depth (root excluded), so the
     predicted depth spread learns how unsure the depth is."""
@@ -107,7 +113,7 @@ class DiffPoseModel(nn.Module):
                           generator=generator).to(target.device)
         eps = torch.randn(target.shape, generator=generator).to(target.device)
         h = self.schedule.q_sample(target, mu, L, eps, k)
-        x0 = self.denoiser(h, context, k, observation(xy, scores))
+        x0, x0_logvar = self.denoiser.with_variance(h, context, k, observation(xy, scores))
         pose_loss = mpjpe(x0, target)
         # The depth spread is fitted to the error of the depth that H_K is centred on (the
         # encoder's own mean, or the regression's depth, held fixed here).
@@ -119,6 +125,10 @@ class DiffPoseModel(nn.Module):
             regression = mpjpe(regressed, target)
             total = total + regression
             parts["regression"] = regression.item()
+        if x0_logvar is not None:
+            x0_nll = gaussian_nll((x0 - target).detach(), x0_logvar)
+            total = total + 0.1 * x0_nll
+            parts["x0_nll"] = x0_nll.item()
         if self.cfg.sample_loss_weight > 0:
             energy = self._energy(context, xy, scores, (weights, means, chol), target,
                                   generator)
@@ -212,10 +222,17 @@ class DiffPoseModel(nn.Module):
             if interrupt is not None:
                 interrupt()
             kk = torch.full(h.shape[:3], k, dtype=torch.long, device=h.device)
-            x0 = self.denoiser(h, ctx, kk, obs)
+            x0, x0_logvar = self.denoiser.with_variance(h, ctx, kk, obs)
             x0 = torch.cat([torch.zeros_like(x0[..., :1, :]), x0[..., 1:, :]], dim=-2)
-            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L, eta,
-                                       noise() if eta > 0 and k_prev > 0 else None)
+            step_noise = noise() if eta > 0 and k_prev > 0 else None
+            x0_std = x0_noise = None
+            if x0_logvar is not None and k_prev > 0:
+                # The root is the origin: no spread there.
+                x0_std = torch.cat([torch.zeros_like(x0_logvar[..., :1, :]),
+                                    (0.5 * x0_logvar[..., 1:, :]).exp()], dim=-2)
+                x0_noise = noise()
+            h, x0 = self.schedule.step(h, x0, k, k_prev, mu, L_inv, L, eta, step_noise,
+                                       x0_std, x0_noise)
         return x0
 
     @torch.no_grad()

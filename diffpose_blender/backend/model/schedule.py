@@ -63,11 +63,18 @@ class GMMDiffusionSchedule:
 
     def step(self, h: torch.Tensor, x0_pred: torch.Tensor, k: int, k_prev: int,
              mu: torch.Tensor, chol_inv: torch.Tensor, chol: torch.Tensor, eta: float,
-             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             noise: torch.Tensor | None = None, x0_std: torch.Tensor | None = None,
+             x0_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One reverse step from k to k_prev < k. Returns (h_prev, x0_pred).
 
         eta = 0 is deterministic DDIM; eta = 1 adds the DDPM posterior's noise, `noise`
         (standard normal, broadcastable to h; required when eta > 0).
+
+        `x0_std` (pose space, like h) is how far x0_pred may be from the clean pose. The
+        step uses x0_pred as if it were exact; h_prev depends on x0 with the factor c
+        below, so the spread it drops is c * x0_std, added here with `x0_noise`
+        (standard normal). Bao et al., "Estimating the Optimal Covariance with Imperfect
+        Mean in Diffusion Probabilistic Models", ICML 2022.
         """
         a = self.alpha_bar[k].item()
         a_prev = self.alpha_bar[k_prev].item()
@@ -84,4 +91,11 @@ class GMMDiffusionSchedule:
                 raise ValueError("eta > 0 needs sampling noise")
             z_prev = z_prev + sigma * noise
         h_prev = (chol @ z_prev[..., None])[..., 0] + mu
+        if x0_std is not None:
+            if x0_noise is None:
+                raise ValueError("x0_std needs its own sampling noise")
+            # d z_prev / d z0; in pose space x0's own error passes on with the same factor.
+            c = math.sqrt(a_prev) - math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) \
+                * math.sqrt(a) / math.sqrt(max(1 - a, 1e-12))
+            h_prev = h_prev + abs(c) * x0_std * x0_noise
         return h_prev, x0_pred
