@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Human3.6M benchmark: the DiffPose paper's table, ours measured beside the published.
 
-    python bench/h36m.py -o runs/h36m-cpu [--setting cpu|gpu] [--minutes M]
-                         [--device auto|cpu|cuda] [--cache cache/mocap] [--seed 0]
-                         [--evaluate-only]
+    python bench/h36m.py -o runs/h36m-cpu [--setting cpu|gpu] [--max-iterations I]
+                         [--minutes M] [--device auto|cpu|cuda] [--cache cache/mocap]
+                         [--seed 0] [--evaluate-only]
 
 One command from the shared data to the table: trains DiffPose and the deterministic
 baseline on S1, S5, S6, S7, S8 twice (ground-truth 2D and detector-like noisy 2D, the
@@ -17,10 +17,12 @@ folder given with -o, which may not be under bundled_models/, and are never ship
 ``--evaluate-only`` reuses the weights already in that folder. The report is also
 written as ``<folder>/report.json`` and the table as ``<folder>/table.md``.
 
-Settings (backend/benchmark.py `SETTINGS`): ``cpu`` about 45 minutes on a 2-core CPU
-(smaller model, 19 min of training per 2D input, every 4th test window); ``gpu`` a
-larger model, longer training, every test window. ``--minutes`` overrides the
-setting's training budget per 2D input (to measure what a longer run buys).
+Settings (backend/benchmark.py `SETTINGS`): ``cpu`` about 40 minutes on a free 2-core
+CPU (smaller model, 1,800 training iterations per 2D input, every 4th test window);
+``gpu`` a larger model, longer training, every test window. The training budget is a
+number of iterations, so a rerun trains the same on a free or a busy machine;
+``--max-iterations`` overrides it (to measure what a longer run buys) and ``--minutes``
+the setting's wall-clock cap per 2D input.
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True,
                         help="run folder for the weights (not under bundled_models/)")
     parser.add_argument("--setting", choices=sorted(benchmark.SETTINGS), default="cpu")
+    parser.add_argument("--max-iterations", type=int, default=0,
+                        help="training iterations per 2D input (default: the setting's)")
     parser.add_argument("--minutes", type=float, default=None,
-                        help="training budget per 2D input (default: the setting's)")
+                        help="wall-clock cap on training per 2D input (default: the "
+                             "setting's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--cache", default=str(ROOT / "cache" / "mocap"),
                         help="parsed-mocap cache folder")
@@ -59,12 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> int:
-        check_budget(args.minutes, threads=args.threads)
+        check_budget(args.minutes, args.max_iterations, threads=args.threads)
         out = benchmark.check_output_dir(args.output)
         device = resolve_device(args.device)
         setting = benchmark.SETTINGS[args.setting]
         if args.minutes is not None:
             setting = dataclasses.replace(setting, minutes=args.minutes)
+        if args.max_iterations:
+            setting = dataclasses.replace(setting, max_iterations=args.max_iterations)
         start = time.monotonic()
         if not args.evaluate_only:
             benchmark.train_benchmark(out, setting, args.cache, device, seed=args.seed,
@@ -80,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         (out / "table.md").write_text(table + "\n", encoding="utf-8")
         print(table)
-        minutes = "" if args.minutes is None else f" --minutes {args.minutes:g}"
+        budget = ("" if not args.max_iterations
+                  else f" --max-iterations {args.max_iterations}") \
+            + ("" if args.minutes is None else f" --minutes {args.minutes:g}")
         print(f"\ncommand: python bench/h36m.py -o {args.output} --setting {args.setting}"
-              f"{minutes}{' --evaluate-only' if args.evaluate_only else ''}; "
+              f"{budget}{' --evaluate-only' if args.evaluate_only else ''}; "
               f"{report['wall_minutes']:.1f} min wall clock on {report['machine']}, "
               f"device {report['device']}")
         return 0

@@ -255,9 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train DiffPose and the baseline on the mocap corpus")
     p.add_argument("-o", "--output", required=True, help="model folder to write")
     p.add_argument("--minutes", type=float, default=None,
-                   help="wall-clock budget (default 100; with --benchmark: the setting's, "
-                        "per 2D input)")
-    p.add_argument("--max-iterations", type=int, default=0)
+                   help="wall-clock budget (default 100; with --benchmark: the setting's "
+                        "cap, per 2D input)")
+    p.add_argument("--max-iterations", type=int, default=0,
+                   help="iteration budget (with --benchmark: per 2D input; default the "
+                        "setting's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="cache/mocap", help="parsed-mocap cache folder")
