@@ -60,6 +60,9 @@ class Setting:
                      trains the same on any machine, loaded or free
     minutes          a wall-clock cap per 2D input: a much slower machine stops early
                      (the table then shows fewer iterations than `max_iterations`)
+    schedule         what the learning rate follows (`TrainConfig.schedule`):
+                     "iterations" for a setting sized in iterations, "time" for one
+                     whose budget is whichever of the two comes first
     eval_every       evaluate every k-th test window (1: every frame)
     """
 
@@ -71,6 +74,7 @@ class Setting:
     eval_every: int
     hypotheses: int = 10
     learning_rate: float = 1e-3
+    schedule: str = "time"
     note: str = ""
 
 
@@ -87,7 +91,7 @@ SETTINGS: dict[str, Setting] = {
     # 1,800 iterations take about 18 minutes per input on a free 2-core CPU, 30 on one
     # shared with a test run.
     "cpu": Setting("cpu", _CPU_MODEL, minutes=45.0, max_iterations=1_800,
-                   batch_windows=32, eval_every=4,
+                   batch_windows=32, eval_every=4, schedule="iterations",
                    note="sized for about 40 minutes in all on a free 2-core CPU"),
     "gpu": Setting("gpu", _GPU_MODEL, minutes=45.0, max_iterations=60_000,
                    batch_windows=128, eval_every=1,
@@ -98,7 +102,7 @@ SETTINGS: dict[str, Setting] = {
                                         denoiser_hidden=32, denoiser_blocks=1,
                                         diffusion_steps=20, sample_steps=4, hypotheses=4),
                     minutes=1.0, max_iterations=3, batch_windows=8, eval_every=200,
-                    hypotheses=4),
+                    hypotheses=4, schedule="iterations"),
 }
 
 #: Published figures (MPJPE, mm, Human3.6M protocol #1, all 17 joints), with their
@@ -131,7 +135,8 @@ def train_config(setting: Setting, seed: int = 0, threads: int = 2) -> TrainConf
     return TrainConfig(model=setting.model, sources=(h36m.SOURCE,), minutes=setting.minutes,
                        max_iterations=setting.max_iterations,
                        batch_windows=setting.batch_windows,
-                       learning_rate=setting.learning_rate, seed=seed, threads=threads)
+                       learning_rate=setting.learning_rate, seed=seed, threads=threads,
+                       schedule=setting.schedule)
 
 
 # --- batches ------------------------------------------------------------------------------

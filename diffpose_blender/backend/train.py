@@ -48,6 +48,17 @@ def check_budget(minutes: float | None = None, max_iterations: int = 0,
         raise DiffPoseError(f"--threads {threads}; expected 1 or more")
 
 
+def schedule_progress(cfg: TrainConfig, iteration: int, elapsed_s: float) -> float:
+    """How far through its budget a run is, for the learning rate (`TrainConfig.schedule`):
+    the iterations' fraction, or with "time" the larger of it and the time's."""
+    done = iteration / cfg.max_iterations
+    if cfg.schedule == "iterations":
+        return done
+    if cfg.schedule == "time":
+        return max(done, elapsed_s / (cfg.minutes * 60.0))
+    raise DiffPoseError(f"training schedule {cfg.schedule!r}; expected time or iterations")
+
+
 def learning_rate(cfg: TrainConfig, iteration: int, progress: float) -> float:
     """Linear warm-up over 200 iterations, then cosine decay over the run's progress
     (the larger of iterations done and time spent, as fractions of their limits)."""
@@ -134,8 +145,7 @@ def fit(cfg: TrainConfig, out_dir: Path, next_batch: Callable[[], Batch],
         elapsed = time.monotonic() - start
         if elapsed > budget_s:
             break
-        progress = max(iteration / cfg.max_iterations, elapsed / budget_s)
-        lr = learning_rate(cfg, iteration, progress)
+        lr = learning_rate(cfg, iteration, schedule_progress(cfg, iteration, elapsed))
         batch = to_torch(next_batch(), device)
         for name, model in models.items():
             for group in optims[name].param_groups:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from diffpose_blender.backend.__main__ import main
+from diffpose_blender.core.errors import DiffPoseError
 from diffpose_blender.core.formats import write_keypoints_npz
 from tests.samples import sample_keypoints
 
@@ -81,3 +82,23 @@ def test_detect_refuses_a_negative_frame_limit(tmp_path: Path,
         code, err = run_cli(capsys, command, str(video), "-o", str(tmp_path / "o.npz"),
                             "--max-frames", "-1")
         assert code == 2 and "--max-frames -1; expected 0 (all frames) or more" in err
+
+
+def test_the_learning_rate_follows_iterations_or_the_clock_as_the_config_says() -> None:
+    """A run budgeted in iterations (the Human3.6M `cpu` setting) decays its learning
+    rate by iterations alone, so a busy machine trains the same; a wall-clock budget
+    follows whichever of time and iterations is further along."""
+    from diffpose_blender.backend.benchmark import SETTINGS, train_config
+    from diffpose_blender.backend.model.config import TrainConfig
+    from diffpose_blender.backend.train import schedule_progress
+
+    by_iterations = train_config(SETTINGS["cpu"])
+    assert by_iterations.schedule == "iterations"
+    half = by_iterations.max_iterations // 2
+    late = 0.9 * by_iterations.minutes * 60.0
+    assert schedule_progress(by_iterations, half, late) == pytest.approx(0.5)
+    by_time = TrainConfig(minutes=10.0, max_iterations=1000)
+    assert schedule_progress(by_time, 500, 0.9 * 600.0) == pytest.approx(0.9)
+    assert schedule_progress(by_time, 500, 60.0) == pytest.approx(0.5)
+    with pytest.raises(DiffPoseError, match="schedule 'epochs'"):
+        schedule_progress(TrainConfig(schedule="epochs"), 1, 1.0)

@@ -178,3 +178,22 @@ def test_tiny_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
     # The same weights and seed give the same table (the noisy input is seeded too).
     again = benchmark.evaluate_benchmark(run, CACHE, torch.device("cpu"), log=lambda m: None)
     assert again["noisy"]["diffpose_mpjpe"] == report["noisy"]["diffpose_mpjpe"]
+
+
+def test_a_run_budgeted_in_iterations_trains_the_same_weights_twice(tmp_path: Path) -> None:
+    """Same setting, seed and iterations: the same weights, bit for bit (the batches, the
+    diffusion noise and the learning rate depend on the iteration, not on the clock)."""
+    import torch
+
+    setting = benchmark.SETTINGS["tiny"]
+    assert setting.schedule == "iterations"
+    for name, outside in (("a", 1), ("b", 2)):
+        torch.manual_seed(outside)      # the caller's torch state must not matter
+        benchmark.train_benchmark(tmp_path / name, setting, CACHE, torch.device("cpu"),
+                                  inputs=("noisy",), log=lambda m: None)
+    for kind in ("diffpose", "baseline"):
+        with np.load(tmp_path / "a" / "noisy" / f"{kind}.npz") as a, \
+                np.load(tmp_path / "b" / "noisy" / f"{kind}.npz") as b:
+            assert a.files == b.files
+            for key in a.files:
+                assert np.array_equal(a[key], b[key]), (kind, key)

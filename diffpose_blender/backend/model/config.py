@@ -87,6 +87,10 @@ class TrainConfig:
                                 "cmu_bvh_cgspeed_max", "cmu_expmap", "hdm05")
     minutes: float = 100.0           # wall-clock budget for the whole run (both models)
     max_iterations: int = 1_000_000
+    # What the learning-rate schedule follows: "time" the larger of the fractions of
+    # `minutes` and `max_iterations` spent (a wall-clock budget); "iterations" the
+    # iterations only, `minutes` being just a cap, so a busy machine trains the same.
+    schedule: str = "time"
     batch_windows: int = 48
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
