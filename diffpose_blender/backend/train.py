@@ -61,7 +61,7 @@ def schedule_progress(cfg: TrainConfig, iteration: int, elapsed_s: float) -> flo
 
 def learning_rate(cfg: TrainConfig, iteration: int, progress: float) -> float:
     """Linear warm-up over 200 iterations, then cosine decay over the run's progress
-    (the larger of iterations done and time spent, as fractions of their limits)."""
+    (`schedule_progress`, 0 to 1)."""
     warm = min(1.0, (iteration + 1) / 200.0)
     return cfg.learning_rate * warm * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
