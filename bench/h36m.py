@@ -28,7 +28,6 @@ the setting's wall-clock cap per 2D input.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import sys
@@ -67,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         check_budget(args.minutes, args.max_iterations, threads=args.threads)
         out = benchmark.check_output_dir(args.output)
         device = resolve_device(args.device)
-        setting = benchmark.SETTINGS[args.setting]
-        if args.minutes is not None:
-            setting = dataclasses.replace(setting, minutes=args.minutes)
-        if args.max_iterations:
-            setting = dataclasses.replace(setting, max_iterations=args.max_iterations)
+        setting = benchmark.setting_with(args.setting, args.minutes, args.max_iterations)
         start = time.monotonic()
         if not args.evaluate_only:
             benchmark.train_benchmark(out, setting, args.cache, device, seed=args.seed,

@@ -119,29 +119,17 @@ def cmd_smooth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _benchmark_setting(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    from .benchmark import SETTINGS
-
-    setting = SETTINGS[args.setting]
-    if args.minutes is not None:
-        setting = replace(setting, minutes=args.minutes)
-    if args.max_iterations:
-        setting = replace(setting, max_iterations=args.max_iterations)
-    return setting
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .model.config import TrainConfig
     from .train import check_budget, train
 
     check_budget(args.minutes, args.max_iterations, args.threads)
     if args.benchmark:
-        from .benchmark import train_benchmark
+        from .benchmark import setting_with, train_benchmark
         from .lift import resolve_device
 
-        summaries = train_benchmark(args.output, _benchmark_setting(args), Path(args.cache),
+        setting = setting_with(args.setting, args.minutes, args.max_iterations)
+        summaries = train_benchmark(args.output, setting, Path(args.cache),
                                     resolve_device(args.device), seed=args.seed,
                                     threads=args.threads)
         print(summaries)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -104,6 +104,21 @@ SETTINGS: dict[str, Setting] = {
                     minutes=1.0, max_iterations=3, batch_windows=8, eval_every=200,
                     hypotheses=4, schedule="iterations"),
 }
+
+def setting_with(name: str, minutes: float | None = None, max_iterations: int = 0
+                 ) -> Setting:
+    """The setting `name` with the command lines' overrides: `minutes` (None: the
+    setting's cap) and `max_iterations` (0: the setting's budget)."""
+    if name not in SETTINGS:
+        raise DiffPoseError(f"benchmark setting {name!r}; expected one of "
+                            f"{', '.join(sorted(SETTINGS))}")
+    setting = SETTINGS[name]
+    if minutes is not None:
+        setting = replace(setting, minutes=minutes)
+    if max_iterations:
+        setting = replace(setting, max_iterations=max_iterations)
+    return setting
+
 
 #: Published figures (MPJPE, mm, Human3.6M protocol #1, all 17 joints), with their
 #: settings. Gong et al., "DiffPose: Toward More Reliable 3D Pose Estimation", CVPR 2023

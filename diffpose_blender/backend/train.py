@@ -42,8 +42,8 @@ def check_budget(minutes: float | None = None, max_iterations: int = 0,
     if minutes is not None and not minutes > 0:
         raise DiffPoseError(f"--minutes {minutes:g}; expected a positive number of minutes")
     if max_iterations < 0:
-        raise DiffPoseError(f"--max-iterations {max_iterations}; expected 0 (no limit) "
-                            f"or more")
+        raise DiffPoseError(f"--max-iterations {max_iterations}; expected a number of "
+                            f"iterations, or 0 for the default budget")
     if threads < 1:
         raise DiffPoseError(f"--threads {threads}; expected 1 or more")
 

@@ -154,6 +154,17 @@ def test_benchmark_weights_are_refused_under_bundled_models(tmp_path: Path) -> N
     assert benchmark.check_output_dir(tmp_path / "runs") == (tmp_path / "runs").resolve()
 
 
+def test_setting_overrides_from_the_command_line() -> None:
+    cpu = benchmark.SETTINGS["cpu"]
+    capped = benchmark.setting_with("cpu", minutes=5.0)
+    assert (capped.minutes, capped.max_iterations) == (5.0, cpu.max_iterations)
+    longer = benchmark.setting_with("cpu", max_iterations=3100)
+    assert (longer.minutes, longer.max_iterations) == (cpu.minutes, 3100)
+    assert benchmark.setting_with("cpu") == cpu
+    with pytest.raises(DiffPoseError, match="setting 'huge'; expected one of cpu, gpu"):
+        benchmark.setting_with("huge")
+
+
 def test_tiny_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
     import torch
 
