@@ -421,3 +421,44 @@ def test_x0_variance_head_is_fitted_apart_and_widens_the_hypotheses(tmp_path: Pa
     loaded, _ = load_model(tmp_path, "diffpose")
     assert loaded.cfg.x0_variance
     torch.testing.assert_close(loaded.denoiser.var_out[1].bias, model.denoiser.var_out[1].bias)
+
+
+def test_a_held_fixed_context_and_regression_leave_the_encoder_to_the_regression() -> None:
+    """`context_detached` with `denoiser_sees_regression`: the denoising loss trains the
+    denoiser only, so changing the denoiser leaves the encoder's and the regressor's
+    gradients as they are (without the flag they change); the denoiser reads the
+    regressed pose, so its input grows by J x 3."""
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    scores = torch.rand(2, SMALL.window, SMALL.joints)
+    target = torch.randn(2, SMALL.window, SMALL.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+
+    def encoder_grads(cfg: ModelConfig, denoiser_gain: float) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = DiffPoseModel(cfg)
+        with torch.no_grad():
+            model.denoiser.out[1].weight.mul_(denoiser_gain)
+            model.denoiser.out[1].bias.add_(denoiser_gain - 1.0)
+        loss, _ = model.loss(xy, scores, torch.zeros(2), target,
+                             generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()
+                if not n.startswith("denoiser.") and p.grad is not None}
+
+    fixed = replace(SMALL, context_detached=True, denoiser_sees_regression=True)
+    base, changed = encoder_grads(fixed, 1.0), encoder_grads(fixed, 3.0)
+    assert any(n.startswith("encoder.") for n in base) and any(
+        n.startswith("regressor.") for n in base)
+    for name, grad in base.items():
+        torch.testing.assert_close(changed[name], grad, msg=name)
+    joint = replace(SMALL, denoiser_sees_regression=True)
+    base, changed = encoder_grads(joint, 1.0), encoder_grads(joint, 3.0)
+    assert any(not torch.allclose(changed[n], g) for n, g in base.items()
+               if n.startswith("encoder."))
+    assert (DiffPoseModel(fixed).denoiser.inp.in_features
+            == DiffPoseModel(SMALL).denoiser.inp.in_features + SMALL.joints * 3)
+    hyp = DiffPoseModel(fixed).sample(xy, scores, torch.zeros(2), hypotheses=3, steps=4,
+                                      generator=torch.Generator().manual_seed(1))
+    assert hyp.shape == (2, SMALL.window, 3, SMALL.joints, 3) and torch.isfinite(hyp).all()
+    with pytest.raises(ValueError, match="needs encoder_regression"):
+        DiffPoseModel(replace(SMALL, encoder_regression=False, denoiser_sees_regression=True))

@@ -40,6 +40,13 @@ class ModelConfig:
     # With encoder_regression: H_K centres a joint with no 2D on the regressed x, y (rather
     # than on its nearest visible ancestor).
     missing_from_regression: bool = False
+    # With encoder_regression: the denoiser also reads the regressed pose (held fixed), so
+    # refining it is a small correction rather than a second regression from the context.
+    denoiser_sees_regression: bool = False
+    # The denoiser reads the context held fixed: the encoder learns from the regression
+    # (and depth) losses alone, as a pre-trained lifter would be, the paper's context
+    # encoder; the denoising loss trains the denoiser only.
+    context_detached: bool = False
     # Training only: the energy score of `sample_loss_hypotheses` hypotheses sampled
     # through the whole sampler (on `sample_loss_frames` frames per window), added to the
     # denoising loss with this weight, so the hypotheses' spread is fitted to their error;

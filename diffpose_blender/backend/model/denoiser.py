@@ -52,7 +52,8 @@ class Denoiser(nn.Module):
         # The 2D evidence itself (x, y, confidence per joint) beside the noisy pose and
         # the context feature: the context is a compressed summary of the window, and the
         # baseline's head gets the keypoints too, so both see the same inputs.
-        obs = cfg.joints * 3 if cfg.denoiser_sees_2d else 0
+        obs = (cfg.joints * 3 if cfg.denoiser_sees_2d else 0) \
+            + (cfg.joints * 3 if cfg.denoiser_sees_regression else 0)
         self.inp = nn.Linear(cfg.joints * 3 + cfg.context_dim + obs, hidden)
         self.blocks = nn.ModuleList(_FiLMBlock(hidden, hidden)
                                     for _ in range(cfg.denoiser_blocks))
@@ -64,7 +65,9 @@ class Denoiser(nn.Module):
     def forward(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
                 obs: torch.Tensor | None = None) -> torch.Tensor:
         """h (..., J, 3) noisy pose; context (..., C); k (...) steps; obs (..., J, 3) the
-        2D keypoints and their scores (used when `denoiser_sees_2d`). Returns x0."""
+        2D keypoints and their scores (used when `denoiser_sees_2d`), followed by the
+        regressed pose with `denoiser_sees_regression` ((..., J, 6) with both). Returns
+        x0."""
         return self.with_variance(h, context, k, obs)[0]
 
     def with_variance(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
@@ -76,7 +79,7 @@ class Denoiser(nn.Module):
         emb = step_embedding(k, self.step_dim, self.cfg.diffusion_steps)
         cond = self.cond(torch.cat([context, emb], dim=-1))
         parts = [h.flatten(-2), context]
-        if self.cfg.denoiser_sees_2d:
+        if self.cfg.denoiser_sees_2d or self.cfg.denoiser_sees_regression:
             if obs is None:
                 raise ValueError("this denoiser needs the 2D observation")
             parts.append(obs.flatten(-2))

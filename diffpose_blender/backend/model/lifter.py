@@ -62,6 +62,8 @@ class DiffPoseModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.denoiser_sees_regression and not cfg.encoder_regression:
+            raise ValueError("denoiser_sees_regression needs encoder_regression")
         self.cfg = cfg
         self.encoder = ContextEncoder(cfg)
         self.denoiser = Denoiser(cfg)
@@ -113,7 +115,9 @@ class DiffPoseModel(nn.Module):
                           generator=generator).to(target.device)
         eps = torch.randn(target.shape, generator=generator).to(target.device)
         h = self.schedule.q_sample(target, mu, L, eps, k)
-        x0, x0_logvar = self.denoiser.with_variance(h, context, k, observation(xy, scores))
+        obs = self._observation(xy, scores, regressed)
+        ctx = context.detach() if self.cfg.context_detached else context
+        x0, x0_logvar = self.denoiser.with_variance(h, ctx, k, obs)
         pose_loss = mpjpe(x0, target)
         # The depth spread is fitted to the error of the depth that H_K is centred on (the
         # encoder's own mean, or the regression's depth, held fixed here).
@@ -130,15 +134,30 @@ class DiffPoseModel(nn.Module):
             total = total + 0.1 * x0_nll
             parts["x0_nll"] = x0_nll.item()
         if self.cfg.sample_loss_weight > 0:
-            energy = self._energy(context, xy, scores, (weights, means, chol), target,
-                                  generator)
+            energy = self._energy(context, obs, (weights, means, chol), target, generator,
+                                  scores)
             total = total + self.cfg.sample_loss_weight * energy
             parts["energy"] = energy.item()
         return total, parts
 
-    def _energy(self, context: torch.Tensor, xy: torch.Tensor, scores: torch.Tensor,
+    def _observation(self, xy: torch.Tensor, scores: torch.Tensor,
+                     regressed: torch.Tensor | None) -> torch.Tensor | None:
+        """What the denoiser reads beside the noisy pose and the context: the 2D evidence
+        (`observation`) and, with `denoiser_sees_regression`, the regressed pose held
+        fixed; (..., J, 3 or 6), or None when it reads neither."""
+        parts = []
+        if self.cfg.denoiser_sees_2d:
+            parts.append(observation(xy, scores))
+        if self.cfg.denoiser_sees_regression:
+            if regressed is None:
+                raise ValueError("denoiser_sees_regression needs encoder_regression")
+            parts.append(regressed.detach())
+        return torch.cat(parts, dim=-1) if parts else None
+
+    def _energy(self, context: torch.Tensor, obs: torch.Tensor | None,
                 mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                target: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+                target: torch.Tensor, generator: torch.Generator | None,
+                scores: torch.Tensor) -> torch.Tensor:
         """Energy score (a proper scoring rule, Gneiting & Raftery 2007) of independent
         hypotheses drawn through the whole respaced sampler, on `sample_loss_frames`
         random frames of each window. The denoising loss alone trains every call toward
@@ -152,15 +171,15 @@ class DiffPoseModel(nn.Module):
         "hidden" scores each joint on its own, only where it has no 2D (score 0), so the
         visible joints' hypotheses are left to the denoising loss."""
         cfg = self.cfg
-        t = xy.shape[1]
+        t = target.shape[1]
         frames = torch.randperm(t, generator=generator)[: cfg.sample_loss_frames]
-        frames = frames.to(xy.device)
+        frames = frames.to(target.device)
 
         def pick(x: torch.Tensor) -> torch.Tensor:
             return x.index_select(1, frames)
 
         mix = tuple(pick(m) for m in mixture)
-        hyp = self._chain(mix, pick(context).detach(), observation(pick(xy), pick(scores)),
+        hyp = self._chain(mix, pick(context).detach(), None if obs is None else pick(obs),
                           cfg.sample_loss_hypotheses, cfg.sample_steps, generator, cfg.eta,
                           antithetic=False)[..., 1:, :]            # (B, F, N, J - 1, 3)
         truth = pick(target)[..., 1:, :]
@@ -176,7 +195,7 @@ class DiffPoseModel(nn.Module):
                          "expected joint, pose or hidden")
 
     def _chain(self, mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-               context: torch.Tensor, obs: torch.Tensor, hypotheses: int, steps: int,
+               context: torch.Tensor, obs: torch.Tensor | None, hypotheses: int, steps: int,
                generator: torch.Generator | None, eta: float, antithetic: bool,
                interrupt: Callable[[], None] | None = None) -> torch.Tensor:
         """The sampler: N hypotheses from H_K (`mixture`, (B, T, J, M, ...)) through the
@@ -214,7 +233,7 @@ class DiffPoseModel(nn.Module):
         mu, L = initial.pick_components(rep(weights), rep(means), rep(chol), u=u)
         L_inv = torch.linalg.inv(L)
         ctx = rep(context)
-        obs = rep(obs)
+        obs = None if obs is None else rep(obs)
         h = mu + (L @ noise()[..., None])[..., 0]
         ks = self.schedule.timesteps(steps, self.cfg.step_spacing)
         x0 = h
@@ -247,9 +266,10 @@ class DiffPoseModel(nn.Module):
         context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
         centre, regressed = self._depth_centre(context, xy, d_mean)
         mixture = self._initial(xy, scores, centre, d_logstd, gmm, regressed)
-        return self._chain(mixture, context, observation(xy, scores), hypotheses, steps,
-                           generator, self.cfg.eta if eta is None else eta,
-                           self.cfg.antithetic, interrupt)
+        return self._chain(mixture, context, self._observation(xy, scores, regressed),
+                           hypotheses, steps, generator,
+                           self.cfg.eta if eta is None else eta, self.cfg.antithetic,
+                           interrupt)
 
 
 class RegressionHead(nn.Module):
