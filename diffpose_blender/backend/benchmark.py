@@ -105,7 +105,8 @@ SETTINGS: dict[str, Setting] = {
     "tiny": Setting("tiny", ModelConfig(joints=H36M_JOINT_COUNT, window=9, d_model=16,
                                         heads=2, encoder_layers=1, context_dim=32,
                                         denoiser_hidden=32, denoiser_blocks=1,
-                                        diffusion_steps=20, sample_steps=4, hypotheses=4),
+                                        diffusion_steps=20, sample_steps=4, hypotheses=4,
+                                        **_REFINING),
                     minutes=1.0, max_iterations=3, batch_windows=8, eval_every=200,
                     hypotheses=4, schedule="iterations"),
 }
@@ -266,14 +267,14 @@ def gather_joints(hyp: np.ndarray, pick: np.ndarray) -> np.ndarray:
     return np.where((pick >= 0)[..., None], chosen, mean)
 
 
-def _camera(pose: np.ndarray, batch: Batch) -> np.ndarray:
+def camera_metres(pose: np.ndarray, batch: Batch) -> np.ndarray:
     """Pose space (B, T, N, J, 3) -> camera metres, root-relative, true root depth."""
     idx = (slice(None), slice(None), None)
     return posespace.to_camera(pose, batch.root_uv[idx], batch.scale[:, None, None],
                                batch.root_depth[idx])
 
 
-def _frame_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def frame_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(MPJPE, P-MPJPE) per pose, metres: pred, truth (..., J, 3) -> (...), (...)."""
     mp = per_joint_error(pred, truth).mean(-1)
     flat_p = pred.reshape(-1, *pred.shape[-2:])
@@ -315,15 +316,15 @@ def evaluate_input(run_dir: Path, inputs: str, protocol: h36m.Protocol, setting:
             out[kind] = hyp.cpu().numpy().astype(np.float64)          # (B, T, N, 17, 3)
             timing[kind] += time.perf_counter() - t0
         hyp_ps = out["diffpose"]
-        hyp = _camera(hyp_ps, batch)
+        hyp = camera_metres(hyp_ps, batch)
         pick = joint_reprojection_pick(hyp_ps, batch.xy.astype(np.float64), batch.scores)
         preds = {"diffpose": hyp.mean(axis=2), "jpma": gather_joints(hyp, pick),
-                 "baseline": _camera(out["baseline"], batch)[:, :, 0]}
+                 "baseline": camera_metres(out["baseline"], batch)[:, :, 0]}
         for name, pred in preds.items():
-            mp, pa = _frame_errors(pred, truth)
+            mp, pa = frame_errors(pred, truth)
             sums.setdefault(f"{name}_mpjpe", []).append(mp[owned])
             sums.setdefault(f"{name}_pmpjpe", []).append(pa[owned])
-        mp_n, pa_n = _frame_errors(hyp, truth[:, :, None])           # (B, T, N)
+        mp_n, pa_n = frame_errors(hyp, truth[:, :, None])           # (B, T, N)
         sums.setdefault("best_mpjpe", []).append(mp_n.min(axis=2)[owned])
         sums.setdefault("best_pmpjpe", []).append(pa_n.min(axis=2)[owned])
     report: dict[str, Any] = {k: 1000.0 * float(np.concatenate(v).mean())

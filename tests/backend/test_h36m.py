@@ -3,6 +3,8 @@ tiny train + evaluate run. Real files from the shared data folder."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -189,6 +191,24 @@ def test_tiny_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
     # The same weights and seed give the same table (the noisy input is seeded too).
     again = benchmark.evaluate_benchmark(run, CACHE, torch.device("cpu"), log=lambda m: None)
     assert again["noisy"]["diffpose_mpjpe"] == report["noisy"]["diffpose_mpjpe"]
+    # The sampler probe on the same run: one row per variant; the one-pose rows (the
+    # baseline, the regression head) have their best equal to their mean and no spread,
+    # the sampled rows some spread.
+    probe = [sys.executable, str(REPO / "bench" / "h36m_sampler.py"), str(run), "--every",
+             "200", "--cache", str(CACHE), "--variant", "4,2", "--variant", "4,1,0"]
+    out = subprocess.run(probe, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines()
+            if line.startswith("| ") and "mm" not in line and "mean |" not in line]
+    labels = [r[0].strip() for r in rows]
+    assert labels == ["baseline", "DiffPose regression head", "DiffPose N = 4, K = 2",
+                      "DiffPose N = 4, K = 1, eta = 0"]
+    for r in rows[:2]:
+        assert r[1] == r[2] and float(r[4]) == 0.0
+    assert all(float(r[4]) > 0.0 for r in rows[2:])
+    bad = subprocess.run(probe[:-2] + ["--variant", "4"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "--variant '4'; expected N,K or N,K,ETA" in bad.stderr
 
 
 def test_a_run_budgeted_in_iterations_trains_the_same_weights_twice(tmp_path: Path) -> None:

@@ -255,6 +255,14 @@ class DiffPoseModel(nn.Module):
         return x0
 
     @torch.no_grad()
+    def regression(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor
+                   ) -> torch.Tensor | None:
+        """The regressed pose (B, T, J, 3) that H_K is centred on, or None without
+        `encoder_regression`."""
+        context, d_mean, _ = self.encoder(xy, scores, log_scale)
+        return self._depth_centre(context, xy, d_mean)[1]
+
+    @torch.no_grad()
     def sample(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
                hypotheses: int, steps: int, generator: torch.Generator | None = None,
                gmm: tuple[torch.Tensor, ...] | None = None, eta: float | None = None,
