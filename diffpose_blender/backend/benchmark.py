@@ -107,6 +107,7 @@ SETTINGS: dict[str, Setting] = {
                     hypotheses=4, schedule="iterations"),
 }
 
+
 def setting_with(name: str, minutes: float | None = None, max_iterations: int = 0
                  ) -> Setting:
     """The setting `name` with the command lines' overrides: `minutes` (None: the
