@@ -223,6 +223,12 @@ def test_windows(takes: tuple[h36m.Take, ...], length: int, every: int = 1) -> T
     return out
 
 
+def test_rng(seed: int) -> np.random.Generator:
+    """The generator the test batches (`test_batches`) draw from, for a seed: a stream
+    apart from the training ones, so every evaluation of a run sees the same input."""
+    return np.random.default_rng(seed + 4242)
+
+
 def test_batches(rng: np.random.Generator, windows: TestWindows, length: int, inputs: str,
                  batch: int = 64) -> Iterator[tuple[Batch, np.ndarray]]:
     """(batch, owned (B, T) bool) over the test windows in order; the noisy input's noise
@@ -271,7 +277,7 @@ def camera_metres(pose: np.ndarray, batch: Batch) -> np.ndarray:
                                batch.root_depth[idx])
 
 
-def frame_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _frame_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(MPJPE, P-MPJPE) per pose, metres: pred, truth (..., J, 3) -> (...), (...)."""
     mp = per_joint_error(pred, truth).mean(-1)
     flat_p = pred.reshape(-1, *pred.shape[-2:])
@@ -289,7 +295,7 @@ def evaluate_input(run_dir: Path, inputs: str, protocol: h36m.Protocol, setting:
     models = {kind: load_model(folder, kind)[0].to(device) for kind in ("diffpose",
                                                                         "baseline")}
     windows = test_windows(protocol.test, cfg.window, setting.eval_every)
-    rng = np.random.default_rng(seed + 4242)
+    rng = test_rng(seed)
     sums: dict[str, list[np.ndarray]] = {}
     timing = {"diffpose": 0.0, "baseline": 0.0}
     frames = 0
@@ -318,10 +324,10 @@ def evaluate_input(run_dir: Path, inputs: str, protocol: h36m.Protocol, setting:
         preds = {"diffpose": hyp.mean(axis=2), "jpma": gather_joints(hyp, pick),
                  "baseline": camera_metres(out["baseline"], batch)[:, :, 0]}
         for name, pred in preds.items():
-            mp, pa = frame_errors(pred, truth)
+            mp, pa = _frame_errors(pred, truth)
             sums.setdefault(f"{name}_mpjpe", []).append(mp[owned])
             sums.setdefault(f"{name}_pmpjpe", []).append(pa[owned])
-        mp_n, pa_n = frame_errors(hyp, truth[:, :, None])           # (B, T, N)
+        mp_n, pa_n = _frame_errors(hyp, truth[:, :, None])           # (B, T, N)
         sums.setdefault("best_mpjpe", []).append(mp_n.min(axis=2)[owned])
         sums.setdefault("best_pmpjpe", []).append(pa_n.min(axis=2)[owned])
     report: dict[str, Any] = {k: 1000.0 * float(np.concatenate(v).mean())

@@ -52,9 +52,11 @@ class Denoiser(nn.Module):
         # The 2D evidence itself (x, y, confidence per joint) beside the noisy pose and
         # the context feature: the context is a compressed summary of the window, and the
         # baseline's head gets the keypoints too, so both see the same inputs.
-        obs = (cfg.joints * 3 if cfg.denoiser_sees_2d else 0) \
-            + (cfg.joints * 3 if cfg.denoiser_sees_regression else 0)
-        self.inp = nn.Linear(cfg.joints * 3 + cfg.context_dim + obs, hidden)
+        # Width of the observation it reads (`DiffPoseModel._observation`): the 2D and,
+        # with `denoiser_sees_regression`, the regressed pose, J x 3 each.
+        self.obs_width = cfg.joints * 3 * (int(cfg.denoiser_sees_2d)
+                                           + int(cfg.denoiser_sees_regression))
+        self.inp = nn.Linear(cfg.joints * 3 + cfg.context_dim + self.obs_width, hidden)
         self.blocks = nn.ModuleList(_FiLMBlock(hidden, hidden)
                                     for _ in range(cfg.denoiser_blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, cfg.joints * 3))
@@ -79,7 +81,7 @@ class Denoiser(nn.Module):
         emb = step_embedding(k, self.step_dim, self.cfg.diffusion_steps)
         cond = self.cond(torch.cat([context, emb], dim=-1))
         parts = [h.flatten(-2), context]
-        if self.cfg.denoiser_sees_2d or self.cfg.denoiser_sees_regression:
+        if self.obs_width:
             if obs is None:
                 raise ValueError("this denoiser needs the 2D observation")
             parts.append(obs.flatten(-2))

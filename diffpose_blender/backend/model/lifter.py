@@ -149,8 +149,7 @@ class DiffPoseModel(nn.Module):
         if self.cfg.denoiser_sees_2d:
             parts.append(observation(xy, scores))
         if self.cfg.denoiser_sees_regression:
-            if regressed is None:
-                raise ValueError("denoiser_sees_regression needs encoder_regression")
+            assert regressed is not None      # the constructor requires encoder_regression
             parts.append(regressed.detach())
         return torch.cat(parts, dim=-1) if parts else None
 
