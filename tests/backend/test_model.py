@@ -11,7 +11,7 @@ import torch
 
 from diffpose_blender.backend.model import initial, lifter, posespace
 from diffpose_blender.backend.model.config import ModelConfig
-from diffpose_blender.backend.model.lifter import BaselineModel, DiffPoseModel
+from diffpose_blender.backend.model.lifter import BaselineModel, DiffPoseModel, depth_nll
 from diffpose_blender.backend.model.schedule import GMMDiffusionSchedule
 from diffpose_blender.backend.model.weights import load_model, save_config, save_model
 from diffpose_blender.core.skeleton import SKELETON
@@ -462,3 +462,24 @@ def test_a_held_fixed_context_and_regression_leave_the_encoder_to_the_regression
     assert hyp.shape == (2, SMALL.window, 3, SMALL.joints, 3) and torch.isfinite(hyp).all()
     with pytest.raises(ValueError, match="needs encoder_regression"):
         DiffPoseModel(replace(SMALL, encoder_regression=False, denoiser_sees_regression=True))
+
+
+def test_a_held_apart_depth_head_leaves_the_encoder_to_the_other_losses() -> None:
+    """`depth_head_detached`: the depth likelihood's gradient reaches the depth head and
+    nothing else of the encoder (without the flag it reaches all of it)."""
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    scores = torch.rand(2, SMALL.window, SMALL.joints)
+    depth = torch.randn(2, SMALL.window, SMALL.joints) * 0.2
+
+    def reached(cfg: ModelConfig) -> set[str]:
+        torch.manual_seed(0)
+        model = DiffPoseModel(cfg)
+        _, d_mean, d_logstd = model.encoder(xy, scores, torch.zeros(2))
+        depth_nll(d_mean, d_logstd, depth).backward()
+        return {n for n, p in model.named_parameters()
+                if p.grad is not None and p.grad.abs().sum() > 0}
+
+    assert reached(replace(SMALL, depth_head_detached=True)) == {
+        "encoder.depth.weight", "encoder.depth.bias"}
+    shared = reached(SMALL)
+    assert "encoder.embed.weight" in shared and "encoder.joint_embed" in shared

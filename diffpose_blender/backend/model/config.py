@@ -47,6 +47,10 @@ class ModelConfig:
     # (and depth) losses alone, as a pre-trained lifter would be, the paper's context
     # encoder; the denoising loss trains the denoiser only.
     context_detached: bool = False
+    # The encoder's depth head reads its features held fixed: the depth likelihood fits
+    # the head alone and does not pull the shared features (which the regression and the
+    # denoiser read) toward predicting its own spread.
+    depth_head_detached: bool = False
     # Training only: the energy score of `sample_loss_hypotheses` hypotheses sampled
     # through the whole sampler (on `sample_loss_frames` frames per window), added to the
     # denoising loss with this weight, so the hypotheses' spread is fitted to their error;

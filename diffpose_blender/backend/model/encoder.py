@@ -82,5 +82,6 @@ class ContextEncoder(nn.Module):
             x = temporal(x).reshape(b, j, t, d).transpose(1, 2)
         x = self.norm(x)
         context = self.context(x.reshape(b, t, j * d))
-        depth = self.depth(x)
+        # With `depth_head_detached` the depth spread is fitted on features it cannot move.
+        depth = self.depth(x.detach() if self.cfg.depth_head_detached else x)
         return context, depth[..., 0], depth[..., 1].clamp(-6.0, 2.0)
