@@ -215,7 +215,7 @@ def test_encoder_regression_trains_jointly_and_centres_the_depth(tmp_path: Path)
     loss.backward()
     assert model.regressor.head[0].weight.grad is not None
     # H_K's depth is the regressed pose's depth, not the encoder's depth head.
-    context, d_mean, _ = model.encoder(xy, scores, ls)
+    context, d_mean, _, _ = model.encoder(xy, scores, ls)
     centre, pose = model._depth_centre(context, xy, d_mean)
     assert pose is not None
     torch.testing.assert_close(centre, pose[..., 2])
@@ -474,7 +474,7 @@ def test_a_held_apart_depth_head_leaves_the_encoder_to_the_other_losses() -> Non
     def reached(cfg: ModelConfig) -> set[str]:
         torch.manual_seed(0)
         model = DiffPoseModel(cfg)
-        _, d_mean, d_logstd = model.encoder(xy, scores, torch.zeros(2))
+        _, d_mean, d_logstd, _ = model.encoder(xy, scores, torch.zeros(2))
         depth_nll(d_mean, d_logstd, depth).backward()
         return {n for n, p in model.named_parameters()
                 if p.grad is not None and p.grad.abs().sum() > 0}
@@ -483,3 +483,46 @@ def test_a_held_apart_depth_head_leaves_the_encoder_to_the_other_losses() -> Non
         "encoder.depth.weight", "encoder.depth.bias"}
     shared = reached(SMALL)
     assert "encoder.embed.weight" in shared and "encoder.joint_embed" in shared
+
+
+def test_a_missing_joint_takes_the_encoders_xy_width_centred_on_the_regression(
+        tmp_path: Path) -> None:
+    """`missing_xy_spread`: H_K gives a joint with no 2D the encoder's predicted x, y width
+    (both components) around the regressed x, y; visible joints keep the keypoint mixture.
+    The width head is fitted by likelihood to the regression's x, y error: its loss is
+    reported, and its gradient reaches the head; the flag's weights round-trip."""
+    cfg = replace(SMALL, missing_from_regression=True, missing_xy_spread=True)
+    torch.manual_seed(0)
+    model = DiffPoseModel(cfg)
+    xy = torch.randn(2, cfg.window, cfg.joints, 2) * 0.3
+    scores = torch.rand(2, cfg.window, cfg.joints) * 0.5 + 0.5
+    scores[:, :, 4] = 0.0
+    xy[:, :, 4] = 0.0
+    with torch.no_grad():
+        model.encoder.xy_spread.bias.fill_(np.log(0.1))
+        context, d_mean, d_logstd, xy_logstd = model.encoder(xy, scores, torch.zeros(2))
+        centre, regressed = model._depth_centre(context, xy, d_mean)
+        _, means, chol = model._initial(xy, scores, centre, d_logstd, None, regressed,
+                                        xy_logstd)
+    width = xy_logstd[:, :, 4].exp()
+    for m in range(2):
+        torch.testing.assert_close(chol[:, :, 4, m, 0, 0], width)
+        torch.testing.assert_close(chol[:, :, 4, m, 1, 1], width)
+        torch.testing.assert_close(means[:, :, 4, m, :2], regressed[:, :, 4, :2])
+    plain_mix = DiffPoseModel(SMALL)._initial(xy, scores, centre, d_logstd, None, regressed)
+    torch.testing.assert_close(chol[:, :, 5], plain_mix[2][:, :, 5])
+    assert float(plain_mix[2][0, 0, 4, 0, 0, 0]) == pytest.approx(initial.SIGMA_BROAD)
+
+    target = torch.randn(2, cfg.window, cfg.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+    loss, parts = model.loss(xy, scores, torch.zeros(2), target,
+                             generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert "xy_nll" in parts
+    assert model.encoder.xy_spread.weight.grad.abs().sum() > 0
+    save_model(tmp_path, model)
+    save_config(tmp_path, model.cfg)
+    loaded, _ = load_model(tmp_path, "diffpose")
+    torch.testing.assert_close(loaded.encoder.xy_spread.bias, model.encoder.xy_spread.bias)
+    with pytest.raises(ValueError, match="missing_xy_spread needs"):
+        DiffPoseModel(replace(SMALL, missing_xy_spread=True))

@@ -6,16 +6,21 @@ a token; blocks alternate attention across the joints of a frame (spatial: body
 structure) and across the frames of a joint (temporal: motion). Outputs:
 
 - the per-frame context feature f_ST (B, T, C) that conditions every denoising step;
-- a per-joint depth distribution in pose space: mean and log standard deviation (B, T, J).
+- a per-joint depth distribution in pose space: mean and log standard deviation (B, T, J);
+- with `missing_xy_spread`, a per-joint x, y log standard deviation (B, T, J): how far the
+  regression's x, y may be off, which H_K uses for a joint with no 2D.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .initial import SIGMA_BROAD
 
 #: Per-token input: x, y (pose space, root-relative / s), confidence, visible flag.
 INPUT_FEATURES = 4
@@ -62,13 +67,21 @@ class ContextEncoder(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.context = nn.Linear(cfg.joints * d, cfg.context_dim)
         self.depth = nn.Linear(d, 2)
+        self.xy_spread: nn.Linear | None = None
+        if cfg.missing_xy_spread:
+            # Starts at H_K's fixed width for a missing joint.
+            self.xy_spread = nn.Linear(d, 1)
+            nn.init.zeros_(self.xy_spread.weight)
+            nn.init.constant_(self.xy_spread.bias, math.log(SIGMA_BROAD))
 
     def forward(self, pose2d: torch.Tensor, scores: torch.Tensor,
-                log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                log_scale: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """pose2d (B, T, J, 2) pose-space x, y (0 where missing); scores (B, T, J);
         log_scale (B,) log of the window's 2D scale.
 
-        Returns context (B, T, C), depth mean (B, T, J), depth log-std (B, T, J).
+        Returns context (B, T, C), depth mean (B, T, J), depth log-std (B, T, J), and the
+        x, y log-std (B, T, J) with `missing_xy_spread` (else None).
         """
         b, t, j, _ = pose2d.shape
         visible = (scores > 0).to(pose2d.dtype)
@@ -82,6 +95,11 @@ class ContextEncoder(nn.Module):
             x = temporal(x).reshape(b, j, t, d).transpose(1, 2)
         x = self.norm(x)
         context = self.context(x.reshape(b, t, j * d))
-        # With `depth_head_detached` the depth spread is fitted on features it cannot move.
-        depth = self.depth(x.detach() if self.cfg.depth_head_detached else x)
-        return context, depth[..., 0], depth[..., 1].clamp(-6.0, 2.0)
+        # With `depth_head_detached` the spread heads are fitted on features they cannot
+        # move.
+        heads_in = x.detach() if self.cfg.depth_head_detached else x
+        depth = self.depth(heads_in)
+        xy_logstd = None
+        if self.xy_spread is not None:
+            xy_logstd = self.xy_spread(heads_in)[..., 0].clamp(-6.0, 2.0)
+        return context, depth[..., 0], depth[..., 1].clamp(-6.0, 2.0), xy_logstd

@@ -8,6 +8,7 @@ Per joint, a small Gaussian mixture in pose space (see `posespace`):
   with no keypoint (confidence 0) gets a broad width around the encoder's regressed x, y
   when the model has a regression (`encoder_regression`, `missing_from_regression`), else
   around its nearest known ancestor: the model must find it from the rest of the body.
+  With `missing_xy_spread` that width is the encoder's per-joint prediction instead.
 - z: the encoder's per-joint depth distribution (mean and standard deviation), the same
   for every component. (A frame-based model would use a depth distribution fitted on the
   training set here; the encoder's prediction replaces it.)
@@ -52,13 +53,15 @@ def fill_missing(xy: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
 
 def from_keypoints(xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
                    depth_logstd: torch.Tensor, components: int = 2,
-                   missing_xy: torch.Tensor | None = None
+                   missing_xy: torch.Tensor | None = None,
+                   missing_sigma: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """H_K from keypoints and confidences.
 
     xy (..., J, 2) pose-space x, y (any value where scores == 0); scores (..., J) in [0, 1];
     depth_mean, depth_logstd (..., J) from the encoder; missing_xy (..., J, 2) where a
-    joint with no keypoint is centred (default: its nearest visible ancestor).
+    joint with no keypoint is centred (default: its nearest visible ancestor) and
+    missing_sigma (..., J) its x, y width (default: SIGMA_BROAD).
     """
     if components != 2:
         raise ValueError("the keypoint mixture has 2 components (sharp + broad)")
@@ -66,9 +69,10 @@ def from_keypoints(xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Ten
     centre = (fill_missing(xy, visible) if missing_xy is None
               else torch.where(visible[..., None], xy, missing_xy))
     conf = scores.clamp(0.0, 1.0)
-    sharp = torch.where(visible, SIGMA_SHARP + SIGMA_SHARP_GROWTH * (1 - conf),
-                        torch.full_like(conf, SIGMA_BROAD))
-    broad = torch.full_like(conf, SIGMA_BROAD)
+    missing = (torch.full_like(conf, SIGMA_BROAD) if missing_sigma is None
+               else missing_sigma.expand_as(conf))
+    sharp = torch.where(visible, SIGMA_SHARP + SIGMA_SHARP_GROWTH * (1 - conf), missing)
+    broad = torch.where(visible, torch.full_like(conf, SIGMA_BROAD), missing)
     w_broad = torch.where(visible, 0.5 * (1 - conf), torch.full_like(conf, 0.5))
     weights = torch.stack([1 - w_broad, w_broad], dim=-1)
     sigma_xy = torch.stack([sharp, broad], dim=-1)                        # (..., J, M)

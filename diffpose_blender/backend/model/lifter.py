@@ -64,6 +64,10 @@ class DiffPoseModel(nn.Module):
         super().__init__()
         if cfg.denoiser_sees_regression and not cfg.encoder_regression:
             raise ValueError("denoiser_sees_regression needs encoder_regression")
+        if cfg.missing_xy_spread and not (cfg.encoder_regression
+                                          and cfg.missing_from_regression):
+            raise ValueError("missing_xy_spread needs encoder_regression and "
+                             "missing_from_regression")
         self.cfg = cfg
         self.encoder = ContextEncoder(cfg)
         self.denoiser = Denoiser(cfg)
@@ -82,12 +86,15 @@ class DiffPoseModel(nn.Module):
 
     def _initial(self, xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
                  depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None,
-                 regressed: torch.Tensor | None = None
+                 regressed: torch.Tensor | None = None,
+                 xy_logstd: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         missing_xy = (regressed[..., :2] if regressed is not None
                       and self.cfg.missing_from_regression else None)
+        missing_sigma = None if xy_logstd is None else xy_logstd.exp()
         keypoint_mix = initial.from_keypoints(xy, scores, depth_mean, depth_logstd,
-                                              self.cfg.mixture_components, missing_xy)
+                                              self.cfg.mixture_components, missing_xy,
+                                              missing_sigma)
         if gmm is None:
             return keypoint_mix
         heatmap_mix = initial.from_heatmap_mixture(*gmm, depth_mean, depth_logstd)
@@ -103,11 +110,12 @@ class DiffPoseModel(nn.Module):
         xy (B, T, J, 2) noisy 2D in pose space (0 where missing); scores (B, T, J);
         log_scale (B,); target (B, T, J, 3) clean pose space.
         """
-        context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
+        context, d_mean, d_logstd, xy_logstd = self.encoder(xy, scores, log_scale)
         centre, regressed = self._depth_centre(context, xy, d_mean)
         weights, means, chol = self._initial(
             xy, scores, centre.detach(), d_logstd.detach(), None,
-            None if regressed is None else regressed.detach())
+            None if regressed is None else regressed.detach(),
+            None if xy_logstd is None else xy_logstd.detach())
         mu, L = initial.pick_components(weights, means, chol, generator)
         # Random draws come from `generator` (a CPU generator) and then move to the
         # model's device, so a seed gives the same draws on the CPU and on a GPU.
@@ -129,6 +137,12 @@ class DiffPoseModel(nn.Module):
             regression = mpjpe(regressed, target)
             total = total + regression
             parts["regression"] = regression.item()
+        if xy_logstd is not None and regressed is not None:
+            # The x, y width H_K gives a missing joint, fitted to the regression's error.
+            xy_nll = gaussian_nll((regressed[..., :2] - target[..., :2]).detach(),
+                                  2.0 * xy_logstd[..., None])
+            total = total + 0.1 * xy_nll
+            parts["xy_nll"] = xy_nll.item()
         if x0_logvar is not None:
             x0_nll = gaussian_nll((x0 - target).detach(), x0_logvar)
             total = total + 0.1 * x0_nll
@@ -258,7 +272,7 @@ class DiffPoseModel(nn.Module):
                    ) -> torch.Tensor | None:
         """The regressed pose (B, T, J, 3) that H_K is centred on, or None without
         `encoder_regression`."""
-        context, d_mean, _ = self.encoder(xy, scores, log_scale)
+        context, d_mean, _, _ = self.encoder(xy, scores, log_scale)
         return self._depth_centre(context, xy, d_mean)[1]
 
     @torch.no_grad()
@@ -270,9 +284,9 @@ class DiffPoseModel(nn.Module):
 
         `interrupt` is called before every denoising step; it may raise to stop.
         """
-        context, d_mean, d_logstd = self.encoder(xy, scores, log_scale)
+        context, d_mean, d_logstd, xy_logstd = self.encoder(xy, scores, log_scale)
         centre, regressed = self._depth_centre(context, xy, d_mean)
-        mixture = self._initial(xy, scores, centre, d_logstd, gmm, regressed)
+        mixture = self._initial(xy, scores, centre, d_logstd, gmm, regressed, xy_logstd)
         return self._chain(mixture, context, self._observation(xy, scores, regressed),
                            hypotheses, steps, generator,
                            self.cfg.eta if eta is None else eta, self.cfg.antithetic,
@@ -322,7 +336,7 @@ class BaselineModel(nn.Module):
 
     def forward(self, xy: torch.Tensor, scores: torch.Tensor,
                 log_scale: torch.Tensor) -> torch.Tensor:
-        context, _, _ = self.encoder(xy, scores, log_scale)
+        context, _, _, _ = self.encoder(xy, scores, log_scale)
         return regress(self.head, context, xy)
 
     def loss(self, xy: torch.Tensor, scores: torch.Tensor, log_scale: torch.Tensor,
