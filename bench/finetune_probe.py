@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from diffpose_blender.core.errors import DiffPoseError  # noqa: E402
 from diffpose_blender.core.resources import DEFAULT_MODEL, bundled_model  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
 
     from diffpose_blender.backend.data.corpus import subject_positions
     from diffpose_blender.backend.data.synthesis import make_batch
-    from diffpose_blender.backend.model.config import TrainConfig
+    from diffpose_blender.backend.model.config import TrainConfig, model_changes
     from diffpose_blender.backend.model.lifter import DiffPoseModel
     from diffpose_blender.backend.model.weights import load_model, save_model
     from diffpose_blender.backend.train import to_torch
@@ -62,15 +63,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
 
-    changes = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            ap.error(f"--set {item!r}: expected KEY=JSON")
-        try:
-            changes[key] = json.loads(value)
-        except json.JSONDecodeError as exc:
-            ap.error(f"--set {item!r}: the value is not JSON ({exc})")
+    try:
+        changes = model_changes(args.set)
+    except DiffPoseError as exc:
+        ap.error(str(exc))
     src = bundled_model(args.model)
     if args.out.resolve() == src.resolve():
         ap.error("OUT must not be the model folder itself")

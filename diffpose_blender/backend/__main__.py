@@ -120,22 +120,26 @@ def cmd_smooth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .model.config import TrainConfig
+    from dataclasses import replace
+
+    from .model.config import ModelConfig, TrainConfig, model_changes
     from .train import check_budget, train
 
     check_budget(args.minutes, args.max_iterations, args.threads)
+    changes = model_changes(args.set)
     if args.benchmark:
         from .benchmark import setting_with, train_benchmark
         from .lift import resolve_device
 
-        setting = setting_with(args.setting, args.minutes, args.max_iterations)
+        setting = setting_with(args.setting, args.minutes, args.max_iterations, changes)
         summaries = train_benchmark(args.output, setting, Path(args.cache),
                                     resolve_device(args.device), seed=args.seed,
                                     threads=args.threads)
         print(summaries)
         return 0
 
-    cfg = TrainConfig(minutes=100.0 if args.minutes is None else args.minutes,
+    cfg = TrainConfig(model=replace(ModelConfig(), **changes),
+                      minutes=100.0 if args.minutes is None else args.minutes,
                       seed=args.seed, threads=args.threads)
     if args.max_iterations:
         cfg.max_iterations = args.max_iterations
@@ -257,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", choices=("cpu", "gpu", "tiny"), default="cpu",
                    help="with --benchmark: size of the run (see backend/benchmark.py)")
     p.add_argument("--device", default="auto", help="with --benchmark: auto, cpu or cuda")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                   help="change a model-config key for this run (repeatable), for example "
+                        "--set missing_xy_spread=true; saved in the run's config.json")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="validation metrics of a model and its baseline")

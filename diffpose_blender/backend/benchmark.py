@@ -108,10 +108,11 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-def setting_with(name: str, minutes: float | None = None, max_iterations: int = 0
-                 ) -> Setting:
+def setting_with(name: str, minutes: float | None = None, max_iterations: int = 0,
+                 model_changes: dict[str, Any] | None = None) -> Setting:
     """The setting `name` with the command lines' overrides: `minutes` (None: the
-    setting's cap) and `max_iterations` (0: the setting's budget)."""
+    setting's cap), `max_iterations` (0: the setting's budget) and `model_changes`
+    (ModelConfig keys, `--set`)."""
     if name not in SETTINGS:
         raise DiffPoseError(f"benchmark setting {name!r}; expected one of "
                             f"{', '.join(sorted(SETTINGS))}")
@@ -120,6 +121,8 @@ def setting_with(name: str, minutes: float | None = None, max_iterations: int = 
         setting = replace(setting, minutes=minutes)
     if max_iterations:
         setting = replace(setting, max_iterations=max_iterations)
+    if model_changes:
+        setting = replace(setting, model=replace(setting.model, **model_changes))
     return setting
 
 

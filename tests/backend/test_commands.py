@@ -25,8 +25,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     (("--minutes", "-5"), "--minutes -5; expected a positive"),
     (("--max-iterations", "-1"), "--max-iterations -1"),
     (("--threads", "0"), "--threads 0"),
+    (("--set", "window"), "--set 'window': expected KEY=JSON"),
+    (("--set", "windw=9"), "ModelConfig has no 'windw'"),
+    (("--set", "window=nine"), "the value is not JSON"),
+    (("--set", "window=true"), "window expects int, got bool"),
+    (("--set", "missing_xy_spread=true"), "missing_xy_spread needs encoder_regression"),
 ])
-def test_train_refuses_a_budget_that_would_write_untrained_weights(
+def test_train_refuses_a_budget_or_model_change_it_cannot_honour(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], option: tuple[str, str],
         message: str) -> None:
     out = tmp_path / "model"

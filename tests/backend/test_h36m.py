@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -163,6 +164,8 @@ def test_setting_overrides_from_the_command_line() -> None:
     longer = benchmark.setting_with("cpu", max_iterations=3100)
     assert (longer.minutes, longer.max_iterations) == (cpu.minutes, 3100)
     assert benchmark.setting_with("cpu") == cpu
+    changed = benchmark.setting_with("cpu", model_changes={"depth_head_detached": True})
+    assert changed.model == replace(cpu.model, depth_head_detached=True)
     with pytest.raises(DiffPoseError, match="setting 'huge'; expected one of cpu, gpu"):
         benchmark.setting_with("huge")
 
@@ -228,3 +231,21 @@ def test_a_run_budgeted_in_iterations_trains_the_same_weights_twice(tmp_path: Pa
             assert a.files == b.files
             for key in a.files:
                 assert np.array_equal(a[key], b[key]), (kind, key)
+
+
+def test_train_applies_a_model_change_from_the_command_line(tmp_path: Path) -> None:
+    """`train --set KEY=JSON`: the run trains with the changed model config and saves it,
+    so `evaluate` and the probes load the model that was trained."""
+    from diffpose_blender.backend.__main__ import main
+    from diffpose_blender.backend.model.weights import load_config, load_model
+
+    run = tmp_path / "run"
+    code = main(["train", "--benchmark", "h36m", "--setting", "tiny", "-o", str(run),
+                 "--cache", str(CACHE), "--set", "depth_head_detached=true",
+                 "--set", "sample_steps=3"])
+    assert code == 0
+    for kind in benchmark.INPUTS:
+        cfg = load_config(run / kind)
+        assert cfg.depth_head_detached and cfg.sample_steps == 3
+        assert cfg.window == benchmark.SETTINGS["tiny"].model.window
+        assert load_model(run / kind, "diffpose")[0].cfg == cfg

@@ -76,6 +76,14 @@ class ModelConfig:
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
     hypotheses: int = 5              # default N
 
+    def __post_init__(self) -> None:
+        if self.denoiser_sees_regression and not self.encoder_regression:
+            raise ValueError("denoiser_sees_regression needs encoder_regression")
+        if self.missing_xy_spread and not (self.encoder_regression
+                                           and self.missing_from_regression):
+            raise ValueError("missing_xy_spread needs encoder_regression and "
+                             "missing_from_regression")
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -94,6 +102,35 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
         return cls(**data)
+
+
+def model_changes(items: list[str]) -> dict[str, Any]:
+    """Model-config changes from command-line `--set KEY=JSON` items, for example
+    ``missing_xy_spread=true``; a malformed item, a value that is not JSON or a key
+    ModelConfig does not have raises DiffPoseError naming the item."""
+    defaults = dataclasses.asdict(ModelConfig())
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DiffPoseError(f"--set {item!r}: expected KEY=JSON")
+        if key not in defaults:
+            raise DiffPoseError(f"--set {item!r}: ModelConfig has no {key!r}")
+        try:
+            changes[key] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise DiffPoseError(f"--set {item!r}: the value is not JSON ({exc})") from None
+        kind = type(defaults[key])
+        fits = (type(changes[key]) is kind
+                or (kind is float and type(changes[key]) is int))
+        if not fits:
+            raise DiffPoseError(f"--set {item!r}: {key} expects {kind.__name__}, got "
+                                f"{type(changes[key]).__name__}")
+    try:
+        dataclasses.replace(ModelConfig(), **changes)
+    except ValueError as exc:
+        raise DiffPoseError(f"--set: {exc}") from None
+    return changes
 
 
 @dataclass

@@ -62,12 +62,6 @@ class DiffPoseModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.denoiser_sees_regression and not cfg.encoder_regression:
-            raise ValueError("denoiser_sees_regression needs encoder_regression")
-        if cfg.missing_xy_spread and not (cfg.encoder_regression
-                                          and cfg.missing_from_regression):
-            raise ValueError("missing_xy_spread needs encoder_regression and "
-                             "missing_from_regression")
         self.cfg = cfg
         self.encoder = ContextEncoder(cfg)
         self.denoiser = Denoiser(cfg)
