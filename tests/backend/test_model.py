@@ -526,3 +526,48 @@ def test_a_missing_joint_takes_the_encoders_xy_width_centred_on_the_regression(
     torch.testing.assert_close(loaded.encoder.xy_spread.bias, model.encoder.xy_spread.bias)
     with pytest.raises(ValueError, match="missing_xy_spread needs"):
         DiffPoseModel(replace(SMALL, missing_xy_spread=True))
+
+
+def test_frames_to_the_nearest_detection_and_the_long_gap_width() -> None:
+    scores = torch.zeros(20, 3)
+    scores[[0, 10], 0] = 0.9            # joint 0: detected at frames 0 and 10
+    scores[:, 1] = 0.5                  # joint 1: always; joint 2: never
+    away = initial.frames_to_detection(scores[None])[0]
+    assert away[:, 0].tolist() == [0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert away[:, 1].eq(0).all() and away[:, 2].eq(initial.LONG_GAP_FULL).all()
+    sigma = initial.long_gap_sigma(scores, 0.9)
+    assert torch.allclose(sigma[:17, 0], torch.tensor(initial.SIGMA_BROAD))
+    assert float(sigma[19, 0]) == pytest.approx(
+        initial.SIGMA_BROAD + 0.45 * (9 - initial.LONG_GAP_START)
+        / (initial.LONG_GAP_FULL - initial.LONG_GAP_START))
+    assert torch.allclose(sigma[:, 2], torch.tensor(0.9))
+
+
+def test_sampling_widens_a_joint_missing_for_long_and_training_does_not() -> None:
+    """`sample_long_gap_sigma`: H_K at sampling time gives a joint with no keypoint in the
+    whole window that width (both components); a joint missing for a frame or two keeps
+    SIGMA_BROAD, visible joints their keypoint widths; the training mixture is unchanged,
+    and SIGMA_BROAD turns the widening off."""
+    torch.manual_seed(0)
+    model = DiffPoseModel(replace(SMALL, window=27))
+    xy = torch.randn(1, 27, SMALL.joints, 2) * 0.3
+    scores = torch.full((1, 27, SMALL.joints), 0.8)
+    scores[:, :, 4] = 0.0                      # hidden all window
+    scores[:, 10:12, 6] = 0.0                  # a two-frame gap
+    xy[scores == 0] = 0.0
+    with torch.no_grad():
+        context, d_mean, d_logstd, _ = model.encoder(xy, scores, torch.zeros(1))
+        centre, regressed = model._depth_centre(context, xy, d_mean)
+
+        def widths(m: DiffPoseModel, sampling: bool) -> torch.Tensor:
+            return m._initial(xy, scores, centre, d_logstd, None, regressed,
+                              sampling=sampling)[2][..., 0, 0]       # (1, T, J, M)
+
+    sampled, trained = widths(model, True), widths(model, False)
+    assert torch.allclose(sampled[:, :, 4], torch.tensor(model.cfg.sample_long_gap_sigma))
+    assert torch.allclose(trained[:, :, 4], torch.tensor(initial.SIGMA_BROAD))
+    torch.testing.assert_close(sampled[:, :, 6], trained[:, :, 6])
+    torch.testing.assert_close(sampled[:, :, 5], trained[:, :, 5])
+    off = DiffPoseModel(replace(model.cfg, sample_long_gap_sigma=initial.SIGMA_BROAD))
+    off.load_state_dict(model.state_dict())
+    torch.testing.assert_close(widths(off, True), trained)

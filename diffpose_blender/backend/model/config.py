@@ -74,6 +74,13 @@ class ModelConfig:
     # reverse covariance of Bao et al. (ICML 2022), diagonal per joint and axis.
     x0_variance: bool = False
     mixture_components: int = 2      # per-joint x, y mixture (H_K)
+    # Sampling only (training keeps H_K's fixed width): the x, y width H_K gives a joint
+    # that has no keypoint for LONG_GAP_FULL frames or more around a frame, rising from
+    # SIGMA_BROAD at LONG_GAP_START frames (initial.long_gap_sigma). The few-step sampler
+    # keeps only part of a missing joint's starting width, so with SIGMA_BROAD a joint
+    # hidden for a whole window spreads about 1.5 times as far as when it is visible while
+    # erring twice as far (MODEL_CARD.md). SIGMA_BROAD (0.45) turns this off.
+    sample_long_gap_sigma: float = 0.9
     hypotheses: int = 5              # default N
 
     def __post_init__(self) -> None:

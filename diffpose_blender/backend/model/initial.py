@@ -33,6 +33,11 @@ SIGMA_SHARP_GROWTH = 0.25
 #: Width of the broad component and of the distribution of a missing joint.
 SIGMA_BROAD = 0.45
 ROOT_SIGMA = 1e-3
+#: Sampling only (`ModelConfig.sample_long_gap_sigma`): a missing joint's x, y width grows
+#: from SIGMA_BROAD at LONG_GAP_START frames from its nearest detection in the window to
+#: the full long-gap width at LONG_GAP_FULL frames or more (never detected in the window).
+LONG_GAP_START = 6
+LONG_GAP_FULL = 13
 MIN_DEPTH_SIGMA = 0.02
 
 
@@ -49,6 +54,28 @@ def fill_missing(xy: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         else:
             cols[j] = torch.zeros_like(cols[j])
     return torch.stack(cols, dim=-2)
+
+
+def frames_to_detection(scores: torch.Tensor) -> torch.Tensor:
+    """Per frame and joint, how many frames away the joint's nearest keypoint in the
+    window is (0 where it has one; LONG_GAP_FULL where it has none in the whole window,
+    and never more). scores (..., T, J) -> (..., T, J) float."""
+    t = scores.shape[-2]
+    frame = torch.arange(t, dtype=scores.dtype, device=scores.device)
+    far = torch.full_like(scores, float(LONG_GAP_FULL))
+    seen = torch.where(scores > 0, frame[:, None].expand_as(scores), far + t)
+    # (..., T query, T seen, J): the distance from each frame to each detected frame.
+    away = (frame[:, None, None] - seen.unsqueeze(-3)).abs().amin(-2)
+    return away.clamp(max=float(LONG_GAP_FULL))
+
+
+def long_gap_sigma(scores: torch.Tensor, wide: float) -> torch.Tensor:
+    """A missing joint's x, y width at sampling time: SIGMA_BROAD up to LONG_GAP_START
+    frames from its nearest keypoint, rising linearly to `wide` at LONG_GAP_FULL frames.
+    scores (..., T, J) -> (..., T, J)."""
+    ramp = ((frames_to_detection(scores) - LONG_GAP_START)
+            / (LONG_GAP_FULL - LONG_GAP_START)).clamp(0.0, 1.0)
+    return SIGMA_BROAD + (wide - SIGMA_BROAD) * ramp
 
 
 def from_keypoints(xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,

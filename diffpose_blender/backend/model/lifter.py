@@ -81,11 +81,15 @@ class DiffPoseModel(nn.Module):
     def _initial(self, xy: torch.Tensor, scores: torch.Tensor, depth_mean: torch.Tensor,
                  depth_logstd: torch.Tensor, gmm: tuple[torch.Tensor, ...] | None,
                  regressed: torch.Tensor | None = None,
-                 xy_logstd: torch.Tensor | None = None
+                 xy_logstd: torch.Tensor | None = None, sampling: bool = False
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         missing_xy = (regressed[..., :2] if regressed is not None
                       and self.cfg.missing_from_regression else None)
-        missing_sigma = None if xy_logstd is None else xy_logstd.exp()
+        missing_sigma = None
+        if xy_logstd is not None:
+            missing_sigma = xy_logstd.exp()
+        elif sampling and self.cfg.sample_long_gap_sigma != initial.SIGMA_BROAD:
+            missing_sigma = initial.long_gap_sigma(scores, self.cfg.sample_long_gap_sigma)
         keypoint_mix = initial.from_keypoints(xy, scores, depth_mean, depth_logstd,
                                               self.cfg.mixture_components, missing_xy,
                                               missing_sigma)
@@ -280,7 +284,8 @@ class DiffPoseModel(nn.Module):
         """
         context, d_mean, d_logstd, xy_logstd = self.encoder(xy, scores, log_scale)
         centre, regressed = self._depth_centre(context, xy, d_mean)
-        mixture = self._initial(xy, scores, centre, d_logstd, gmm, regressed, xy_logstd)
+        mixture = self._initial(xy, scores, centre, d_logstd, gmm, regressed, xy_logstd,
+                                sampling=True)
         return self._chain(mixture, context, self._observation(xy, scores, regressed),
                            hypotheses, steps, generator,
                            self.cfg.eta if eta is None else eta, self.cfg.antithetic,
