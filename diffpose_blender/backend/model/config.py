@@ -43,9 +43,8 @@ class ModelConfig:
     # With missing_from_regression: the encoder also predicts per joint how far the
     # regressed x, y may be off (a log standard deviation fitted by Gaussian likelihood to
     # the regression's x, y error, held fixed), and H_K gives a joint with no 2D that
-    # width instead of the fixed SIGMA_BROAD. A width far above the joint's real
-    # uncertainty leaves its coordinates in the noisy samples all noise, so every
-    # denoising step predicts the same compromise for it and the hypotheses collapse.
+    # width instead of the fixed SIGMA_BROAD. Measured and not adopted: the predicted
+    # width is narrower, and the hypotheses of a hidden joint spread less (MODEL_CARD.md).
     missing_xy_spread: bool = False
     # With encoder_regression: the denoiser also reads the regressed pose (held fixed), so
     # refining it is a small correction rather than a second regression from the context.
@@ -56,7 +55,8 @@ class ModelConfig:
     context_detached: bool = False
     # The encoder's depth head (and x, y spread head) reads its features held fixed: the
     # likelihood fits the head alone and does not pull the shared features (which the
-    # regression and the denoiser read) toward predicting its own spread.
+    # regression and the denoiser read) toward predicting its own spread. Measured on the
+    # Human3.6M benchmark and not adopted (docs/benchmarks.md).
     depth_head_detached: bool = False
     # Training only: the energy score of `sample_loss_hypotheses` hypotheses sampled
     # through the whole sampler (on `sample_loss_frames` frames per window), added to the
