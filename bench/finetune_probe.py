@@ -74,7 +74,7 @@ def main() -> None:
     trained, _ = load_model(src, "diffpose")
     try:
         cfg = dataclasses.replace(trained.cfg, **changes)
-    except TypeError as exc:
+    except ValueError as exc:         # a combination this model's config cannot take
         ap.error(f"--set: {exc}")
     # A change may add parameters (a new head): they start fresh, the rest is loaded.
     model = DiffPoseModel(cfg)

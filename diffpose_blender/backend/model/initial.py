@@ -62,8 +62,9 @@ def frames_to_detection(scores: torch.Tensor) -> torch.Tensor:
     and never more). scores (..., T, J) -> (..., T, J) float."""
     t = scores.shape[-2]
     frame = torch.arange(t, dtype=scores.dtype, device=scores.device)
-    far = torch.full_like(scores, float(LONG_GAP_FULL))
-    seen = torch.where(scores > 0, frame[:, None].expand_as(scores), far + t)
+    # A frame with no keypoint stands LONG_GAP_FULL + T frames away: never the nearest.
+    seen = torch.where(scores > 0, frame[:, None].expand_as(scores),
+                       torch.full_like(scores, float(LONG_GAP_FULL + t)))
     # (..., T query, T seen, J): the distance from each frame to each detected frame.
     away = (frame[:, None, None] - seen.unsqueeze(-3)).abs().amin(-2)
     return away.clamp(max=float(LONG_GAP_FULL))

@@ -161,7 +161,7 @@ class DiffPoseModel(nn.Module):
         if self.cfg.denoiser_sees_2d:
             parts.append(observation(xy, scores))
         if self.cfg.denoiser_sees_regression:
-            assert regressed is not None      # the constructor requires encoder_regression
+            assert regressed is not None      # ModelConfig requires encoder_regression
             parts.append(regressed.detach())
         return torch.cat(parts, dim=-1) if parts else None
 
