@@ -464,6 +464,53 @@ def test_a_held_fixed_context_and_regression_leave_the_encoder_to_the_regression
         DiffPoseModel(replace(SMALL, encoder_regression=False, denoiser_sees_regression=True))
 
 
+def test_a_denoiser_based_on_the_regression_starts_from_it() -> None:
+    """`denoiser_base` "regression": x0 is a correction to the regressed pose that starts
+    at zero, so an untrained model's hypotheses are the regression itself; the denoising
+    loss trains the correction and does not reach the regressor through the base (held
+    fixed). A base other than noisy or regression, or one without encoder_regression,
+    is refused."""
+    xy = torch.randn(2, SMALL.window, SMALL.joints, 2) * 0.3
+    scores = torch.rand(2, SMALL.window, SMALL.joints)
+    target = torch.randn(2, SMALL.window, SMALL.joints, 3) * 0.2
+    target[..., 0, :] = 0.0
+    cfg = replace(SMALL, denoiser_base="regression")
+    torch.manual_seed(0)
+    model = DiffPoseModel(cfg)
+    hyp = model.sample(xy, scores, torch.zeros(2), hypotheses=3, steps=4,
+                       generator=torch.Generator().manual_seed(1))
+    regressed = model.regression(xy, scores, torch.zeros(2))
+    torch.testing.assert_close(hyp, regressed.unsqueeze(2).expand_as(hyp))
+    torch.manual_seed(0)
+    noisy_base = DiffPoseModel(SMALL).sample(xy, scores, torch.zeros(2), hypotheses=3, steps=4,
+                                             generator=torch.Generator().manual_seed(1))
+    assert (noisy_base - regressed.unsqueeze(2)).abs().max() > 1e-2
+
+    def regressor_grads(gain: float) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        trained = DiffPoseModel(cfg)
+        with torch.no_grad():       # a correction that is no longer zero, then scaled
+            trained.denoiser.out[1].weight.normal_(0.0, 0.1 * gain)
+        loss, parts = trained.loss(xy, scores, torch.zeros(2), target,
+                                   generator=torch.Generator().manual_seed(0))
+        loss.backward()
+        assert trained.denoiser.out[1].weight.grad.abs().sum() > 0
+        assert parts["pose"] != parts["regression"]
+        return {n: p.grad.clone() for n, p in trained.regressor.named_parameters()}
+
+    one, three = regressor_grads(1.0), regressor_grads(3.0)
+    for name, grad in one.items():
+        torch.testing.assert_close(three[name], grad, msg=name)
+    context, d_mean, _, _ = model.encoder(xy, scores, torch.zeros(2))
+    k = torch.full(target.shape[:2], 7)
+    with pytest.raises(ValueError, match="needs the regressed pose"):
+        model.denoiser(target, context, k, model._observation(xy, scores, regressed))
+    with pytest.raises(ValueError, match="denoiser_base 'pose'"):
+        replace(SMALL, denoiser_base="pose")
+    with pytest.raises(ValueError, match="denoiser_base regression needs encoder_regression"):
+        replace(SMALL, encoder_regression=False, denoiser_base="regression")
+
+
 def test_a_held_apart_depth_head_leaves_the_encoder_to_the_other_losses() -> None:
     """`depth_head_detached`: the depth likelihood's gradient reaches the depth head and
     nothing else of the encoder (without the flag it reaches all of it)."""

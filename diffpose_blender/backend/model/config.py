@@ -49,6 +49,12 @@ class ModelConfig:
     # With encoder_regression: the denoiser also reads the regressed pose (held fixed), so
     # refining it is a small correction rather than a second regression from the context.
     denoiser_sees_regression: bool = False
+    # What the denoiser's x0 is a correction to: "noisy" the noisy pose h_k it reads, or,
+    # with encoder_regression, "regression" the regressed pose (held fixed), the
+    # correction starting at zero, so an untrained denoiser returns the regression.
+    # Measured on the Human3.6M benchmark and not adopted: the five-step chain then
+    # moves the mean away from the regression it starts at (docs/benchmarks.md).
+    denoiser_base: str = "noisy"
     # The denoiser reads the context held fixed: the encoder learns from the regression
     # (and depth) losses alone, as a pre-trained lifter would be, the paper's context
     # encoder; the denoising loss trains the denoiser only.
@@ -86,6 +92,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.denoiser_sees_regression and not self.encoder_regression:
             raise ValueError("denoiser_sees_regression needs encoder_regression")
+        if self.denoiser_base not in ("noisy", "regression"):
+            raise ValueError(f"denoiser_base {self.denoiser_base!r}; expected noisy or "
+                             "regression")
+        if self.denoiser_base == "regression" and not self.encoder_regression:
+            raise ValueError("denoiser_base regression needs encoder_regression")
         if self.missing_xy_spread and not (self.encoder_regression
                                            and self.missing_from_regression):
             raise ValueError("missing_xy_spread needs encoder_regression and "

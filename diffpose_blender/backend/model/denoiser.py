@@ -60,20 +60,28 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(_FiLMBlock(hidden, hidden)
                                     for _ in range(cfg.denoiser_blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, cfg.joints * 3))
+        if cfg.denoiser_base == "regression":
+            # The correction to the regressed pose starts at zero: an untrained denoiser
+            # returns the regression it refines (zeroing draws nothing from the random
+            # stream, so the other weights start as with the noisy base).
+            nn.init.zeros_(self.out[1].weight)
+            nn.init.zeros_(self.out[1].bias)
         if cfg.x0_variance:
             self.var_out = nn.Sequential(nn.LayerNorm(hidden),
                                          nn.Linear(hidden, cfg.joints * 3))
 
     def forward(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
-                obs: torch.Tensor | None = None) -> torch.Tensor:
+                obs: torch.Tensor | None = None, base: torch.Tensor | None = None
+                ) -> torch.Tensor:
         """h (..., J, 3) noisy pose; context (..., C); k (...) steps; obs (..., J, 3) the
         2D keypoints and their scores (used when `denoiser_sees_2d`), followed by the
-        regressed pose with `denoiser_sees_regression` ((..., J, 6) with both). Returns
-        x0."""
-        return self.with_variance(h, context, k, obs)[0]
+        regressed pose with `denoiser_sees_regression` ((..., J, 6) with both); base
+        (..., J, 3) the regressed pose that x0 corrects with `denoiser_base`
+        "regression". Returns x0."""
+        return self.with_variance(h, context, k, obs, base)[0]
 
     def with_variance(self, h: torch.Tensor, context: torch.Tensor, k: torch.Tensor,
-                      obs: torch.Tensor | None = None
+                      obs: torch.Tensor | None = None, base: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x0, log variance of x0's error per joint and axis (..., J, 3), or None without
         `x0_variance`). The variance head reads the denoiser's features held fixed, so
@@ -88,8 +96,14 @@ class Denoiser(nn.Module):
         x = self.inp(torch.cat(parts, dim=-1))
         for block in self.blocks:
             x = block(x, cond)
-        # Residual on the input pose: the network predicts a correction to h.
-        x0 = h + self.out(x).unflatten(-1, (self.cfg.joints, 3))
+        # Residual on the input pose: the network predicts a correction to h, or with
+        # `denoiser_base` "regression" to the regressed pose.
+        if self.cfg.denoiser_base == "regression":
+            if base is None:
+                raise ValueError("this denoiser needs the regressed pose it corrects")
+        else:
+            base = h
+        x0 = base + self.out(x).unflatten(-1, (self.cfg.joints, 3))
         if not self.cfg.x0_variance:
             return x0, None
         return x0, self.var_out(x.detach()).unflatten(-1, (self.cfg.joints, 3))

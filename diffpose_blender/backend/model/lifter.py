@@ -123,7 +123,8 @@ class DiffPoseModel(nn.Module):
         h = self.schedule.q_sample(target, mu, L, eps, k)
         obs = self._observation(xy, scores, regressed)
         ctx = context.detach() if self.cfg.context_detached else context
-        x0, x0_logvar = self.denoiser.with_variance(h, ctx, k, obs)
+        base = None if regressed is None else regressed.detach()
+        x0, x0_logvar = self.denoiser.with_variance(h, ctx, k, obs, base)
         pose_loss = mpjpe(x0, target)
         # The depth spread is fitted to the error of the depth that H_K is centred on (the
         # encoder's own mean, or the regression's depth, held fixed here).
@@ -147,7 +148,7 @@ class DiffPoseModel(nn.Module):
             parts["x0_nll"] = x0_nll.item()
         if self.cfg.sample_loss_weight > 0:
             energy = self._energy(context, obs, (weights, means, chol), target, generator,
-                                  scores)
+                                  scores, base)
             total = total + self.cfg.sample_loss_weight * energy
             parts["energy"] = energy.item()
         return total, parts
@@ -168,7 +169,7 @@ class DiffPoseModel(nn.Module):
     def _energy(self, context: torch.Tensor, obs: torch.Tensor | None,
                 mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                 target: torch.Tensor, generator: torch.Generator | None,
-                scores: torch.Tensor) -> torch.Tensor:
+                scores: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         """Energy score (a proper scoring rule, Gneiting & Raftery 2007) of independent
         hypotheses drawn through the whole respaced sampler, on `sample_loss_frames`
         random frames of each window. The denoising loss alone trains every call toward
@@ -192,7 +193,8 @@ class DiffPoseModel(nn.Module):
         mix = tuple(pick(m) for m in mixture)
         hyp = self._chain(mix, pick(context).detach(), None if obs is None else pick(obs),
                           cfg.sample_loss_hypotheses, cfg.sample_steps, generator, cfg.eta,
-                          antithetic=False)[..., 1:, :]            # (B, F, N, J - 1, 3)
+                          antithetic=False, base=None if base is None else pick(base)
+                          )[..., 1:, :]                          # (B, F, N, J - 1, 3)
         truth = pick(target)[..., 1:, :]
         if cfg.sample_loss_scope == "joint":
             return energy_score(hyp, truth).mean()
@@ -208,9 +210,11 @@ class DiffPoseModel(nn.Module):
     def _chain(self, mixture: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                context: torch.Tensor, obs: torch.Tensor | None, hypotheses: int, steps: int,
                generator: torch.Generator | None, eta: float, antithetic: bool,
-               interrupt: Callable[[], None] | None = None) -> torch.Tensor:
+               interrupt: Callable[[], None] | None = None,
+               base: torch.Tensor | None = None) -> torch.Tensor:
         """The sampler: N hypotheses from H_K (`mixture`, (B, T, J, M, ...)) through the
-        respaced denoising steps. Returns (B, T, N, J, 3) pose space."""
+        respaced denoising steps; `base` the regressed pose (B, T, J, 3) the denoiser
+        corrects (`denoiser_base`). Returns (B, T, N, J, 3) pose space."""
         weights, means, chol = mixture
         n = hypotheses
 
@@ -245,6 +249,7 @@ class DiffPoseModel(nn.Module):
         L_inv = torch.linalg.inv(L)
         ctx = rep(context)
         obs = None if obs is None else rep(obs)
+        base = None if base is None else rep(base)
         h = mu + (L @ noise()[..., None])[..., 0]
         ks = self.schedule.timesteps(steps, self.cfg.step_spacing)
         x0 = h
@@ -252,7 +257,7 @@ class DiffPoseModel(nn.Module):
             if interrupt is not None:
                 interrupt()
             kk = torch.full(h.shape[:3], k, dtype=torch.long, device=h.device)
-            x0, x0_logvar = self.denoiser.with_variance(h, ctx, kk, obs)
+            x0, x0_logvar = self.denoiser.with_variance(h, ctx, kk, obs, base)
             x0 = torch.cat([torch.zeros_like(x0[..., :1, :]), x0[..., 1:, :]], dim=-2)
             step_noise = noise() if eta > 0 and k_prev > 0 else None
             x0_std = x0_noise = None
@@ -289,7 +294,7 @@ class DiffPoseModel(nn.Module):
         return self._chain(mixture, context, self._observation(xy, scores, regressed),
                            hypotheses, steps, generator,
                            self.cfg.eta if eta is None else eta, self.cfg.antithetic,
-                           interrupt)
+                           interrupt, regressed)
 
 
 class RegressionHead(nn.Module):
