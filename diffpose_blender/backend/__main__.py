@@ -127,14 +127,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     check_budget(args.minutes, args.max_iterations, args.threads)
     changes = model_changes(args.set)
+    if args.inputs is not None and not args.benchmark:
+        raise DiffPoseError(f"--inputs {args.inputs}: only with --benchmark (the shipped "
+                            "model trains on one corpus)")
     if args.benchmark:
-        from .benchmark import setting_with, train_benchmark
+        from .benchmark import INPUTS, setting_with, train_benchmark
         from .lift import resolve_device
 
         setting = setting_with(args.setting, args.minutes, args.max_iterations, changes)
+        inputs = INPUTS if args.inputs in (None, "both") else (args.inputs,)
         summaries = train_benchmark(args.output, setting, Path(args.cache),
                                     resolve_device(args.device), seed=args.seed,
-                                    threads=args.threads)
+                                    threads=args.threads, inputs=inputs)
         print(summaries)
         return 0
 
@@ -261,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", choices=("cpu", "gpu", "tiny"), default="cpu",
                    help="with --benchmark: size of the run (see backend/benchmark.py)")
     p.add_argument("--device", default="auto", help="with --benchmark: auto, cpu or cuda")
+    p.add_argument("--inputs", choices=("gt", "noisy", "both"), default=None,
+                   help="with --benchmark: train the models of one 2D input only (default "
+                        "both), so a run can be split over shorter commands; evaluate "
+                        "--benchmark needs both")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="change a model-config key for this run (repeatable), for example "
                         "--set missing_xy_spread=true; saved in the run's config.json")

@@ -400,6 +400,11 @@ def evaluate_benchmark(run_dir: PathLike, cache_dir: PathLike, device: torch.dev
     """The table's numbers for a trained run (both inputs)."""
     torch.set_num_threads(threads)
     run = Path(run_dir)
+    missing = [kind for kind in INPUTS if not (run / kind / "config.json").is_file()]
+    if missing and len(missing) < len(INPUTS):
+        raise DiffPoseError.at(run, expected=(
+            f"the models of both 2D inputs; {' and '.join(missing)} not trained yet "
+            f"('train --benchmark {NAME} --inputs {missing[0]}' with this folder as -o)"))
     if setting is None:
         setting = setting_of(run)
     protocol = h36m.load_protocol(cache_dir, shared_data_root())
